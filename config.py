@@ -1,0 +1,111 @@
+"""TrainConfig: every setting of a training run, in one place.
+
+Defaults follow the paper (section V-B) and the authors' code where the paper is silent; the differences are
+listed in docs/REPRODUCTION.md. The resolved config is written to <run_dir>/config.json and read back on
+resume and by evaluate.py, predict.py and export.py.
+"""
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional
+
+from errors import ConfigError
+from models.blocks import ACTIVATIONS, NORMALIZATIONS, UPSAMPLINGS
+from models.critic import FEATURE_LAYERS
+
+GP_PAIRINGS = ("paper", "authors")
+CONFIG_FILE = "config.json"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    category: str = ""
+    data_dir: str = "data/mvtec-ad"
+    run_dir: str = ""
+    # data geometry (None: from the category: objects 128, textures 512 cut into 64x64 patches)
+    type: Optional[str] = None
+    image_size: Optional[int] = None
+    patch_size: Optional[int] = None
+    rotate: Optional[bool] = None
+    # optimisation; steps count batches consumed by critic and G/E updates alike (the authors' n_batches)
+    steps: int = 20000
+    batch_size: int = 32
+    alpha: float = 1e-4          # eq. 13; 0 gives EGBAD
+    gp_weight: float = 10.0
+    gp_pairing: str = "paper"    # interpolate (x, E(x)) with (G(z), z); "authors": (x, z) with (G(z), E(x))
+    d_iter: int = 5
+    lr: float = 1e-4
+    ge_beta1: float = 0.0
+    ge_beta2: float = 0.1
+    d_beta1: float = 0.0
+    d_beta2: float = 0.9
+    ema_decay: float = 0.999
+    ema_warmup: bool = True      # decay min(ema_decay, (1+n)/(10+n)) as tf.train.ExponentialMovingAverage
+    # architecture
+    channels: int = 3
+    latent_size: int = 64
+    normalization: str = "none"
+    activation: str = "lrelu"
+    upsampling: str = "bilinear"
+    use_bias: bool = False
+    # scoring (eq. 7, 9)
+    score_lambda: float = 0.1
+    feature_layer: str = "first_conv"
+    # bookkeeping
+    seed: int = 42
+    checkpoint_every: int = 1000
+    log_every: int = 100
+    preview_every: int = 2000
+    keep_checkpoints: int = 3
+    monitor_every: int = 0       # >0: score the test set every N steps into metrics.csv (monitoring only)
+    keep_best_on_test: bool = False  # the authors' oracle protocol: keep the checkpoint with best test AUROC
+    threshold_holdout: float = 0.1   # fraction of train/good held out to pick the decision threshold
+
+    def validate(self):
+        def need(cond, flag, msg):
+            if not cond:
+                raise ConfigError(f"--{flag}: {msg}")
+        need(bool(self.category), "category", "is required (e.g. --category=bottle)")
+        need(self.steps > 0, "steps", f"must be positive, got {self.steps}")
+        need(self.batch_size > 0, "batch_size", f"must be positive, got {self.batch_size}")
+        need(0.0 <= self.alpha <= 1.0, "alpha", f"must be in [0, 1], got {self.alpha}")
+        need(self.gp_weight >= 0, "gp_weight", f"must be >= 0, got {self.gp_weight}")
+        need(self.gp_pairing in GP_PAIRINGS, "gp_pairing", f"must be one of {GP_PAIRINGS}")
+        need(self.d_iter >= 0, "d_iter", f"must be >= 0, got {self.d_iter}")
+        need(self.lr > 0, "lr", f"must be positive, got {self.lr}")
+        need(0.0 <= self.ema_decay < 1.0, "ema_decay", f"must be in [0, 1), got {self.ema_decay}")
+        need(self.channels > 0, "channels", f"must be positive, got {self.channels}")
+        need(self.latent_size > 0, "latent_size", f"must be positive, got {self.latent_size}")
+        need(self.normalization in NORMALIZATIONS, "normalization", f"must be one of {NORMALIZATIONS}")
+        need(self.activation in ACTIVATIONS, "activation", f"must be one of {ACTIVATIONS}")
+        need(self.upsampling in UPSAMPLINGS, "upsampling", f"must be one of {UPSAMPLINGS}")
+        need(0.0 <= self.score_lambda <= 1.0, "score_lambda", "must be in [0, 1]")
+        need(self.feature_layer in FEATURE_LAYERS, "feature_layer", f"must be one of {FEATURE_LAYERS}")
+        need(self.checkpoint_every > 0, "checkpoint_every", "must be positive")
+        need(self.type in (None, "object", "texture"), "type", "must be object or texture")
+        need(0.0 <= self.threshold_holdout < 0.5, "threshold_holdout", "must be in [0, 0.5)")
+        return self
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def save(self, run_dir, extra=None):
+        payload = {"config": self.to_dict()}
+        payload.update(extra or {})
+        Path(run_dir, CONFIG_FILE).write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+    @classmethod
+    def load(cls, run_dir):
+        path = Path(run_dir, CONFIG_FILE)
+        if not path.is_file():
+            raise ConfigError(f"{path} not found: is {run_dir} a run folder written by train.py?")
+        try:
+            payload = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path} is not valid JSON ({err}); restore it or start a new run") from err
+        return cls.from_dict(payload["config"]), payload

@@ -11,3 +11,7 @@ class ConfigError(UserError):
 
 class DatasetError(UserError):
     """A dataset folder or file that cannot be used as given."""
+
+
+class TrainingDiverged(Exception):
+    """A loss became NaN or Inf; the last good checkpoint is left untouched."""

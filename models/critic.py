@@ -22,7 +22,7 @@ class Critic(keras.Model):
         self.concat = layers.Concatenate()
         self.joint = layers.Dense(16 * channels, use_bias=use_bias, name="joint")
         self.joint_act = make_activation(activation)
-        self.score = layers.Dense(1, name="score")
+        self.score = layers.Dense(1, dtype="float32", name="score")
         self.build([(None, image_size, image_size, 3), (None, latent_size)])
 
     def build(self, input_shape):

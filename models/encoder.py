@@ -39,7 +39,7 @@ class Encoder(keras.Model):
         self.trunk = ImageTrunk(channels, normalization, activation, use_bias, name="trunk")
         self.hidden = layers.Dense(16 * channels, use_bias=use_bias, name="hidden")
         self.hidden_act = make_activation(activation)
-        self.to_latent = layers.Dense(latent_size, name="to_latent")
+        self.to_latent = layers.Dense(latent_size, dtype="float32", name="to_latent")
         self.build((None, image_size, image_size, 3))
 
     def build(self, input_shape):

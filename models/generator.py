@@ -21,7 +21,7 @@ class Generator(keras.Model):
                           activation=activation, upsampling=upsampling, use_bias=use_bias, name=f"block{i}")
             for i, (m, up) in enumerate(zip(GENERATOR_MULTIPLIERS, upsamples))
         ]
-        self.to_image = layers.Conv2D(3, 1, activation="tanh", name="to_image")
+        self.to_image = layers.Conv2D(3, 1, activation="tanh", dtype="float32", name="to_image")
         self.build((None, latent_size))
 
     def build(self, input_shape):

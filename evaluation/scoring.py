@@ -1,0 +1,86 @@
+"""Anomaly scores (eq. 7-9) and anomaly maps from a trained CBiGAN, computed inside one tf.function.
+
+Per model input (a whole object image or one texture patch):
+  L_R   = ||x - G(E(x))||_1                                   (eq. 8)
+  L_fD  = ||f_D(x, E(x)) - f_D(G(E(x)), E(x))||_1              (eq. 9)
+  A     = (1 - lambda) L_R + lambda L_fD                       (eq. 7)
+  map   = per-pixel L1 error, summed over the 3 channels       (the anomaly map)
+Textures: an image's score for each lambda is the maximum of its patches' scores (paper V-B); its L_R and L_fD
+columns are the maxima over its patches; its map is stitched from the patch maps.
+"""
+import numpy as np
+import tensorflow as tf
+
+from data.patches import stitch_patches
+from models import losses
+
+DEFAULT_LAMBDAS = (0.1, 0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def combine(reconstruction_error, feature_error, score_lambda):
+    """Eq. 7 on arrays of per-input L_R and L_fD."""
+    return (1.0 - score_lambda) * np.asarray(reconstruction_error) + score_lambda * np.asarray(feature_error)
+
+
+class Scorer:
+    """Scores batches of model inputs with (E, G) = the EMA or last weights and the critic's features."""
+
+    def __init__(self, model, weights="ema", feature_layer="first_conv"):
+        self.encoder, self.generator = model.networks(weights)
+        self.critic = model.critic
+        self.feature_layer = feature_layer
+        side = model.image_size
+        self.score_batch = tf.function(self._score_batch,
+                                       input_signature=[tf.TensorSpec([None, side, side, 3], tf.float32)])
+
+    def _score_batch(self, x):
+        z = self.encoder(x, training=False)
+        reconstruction = self.generator(z, training=False)
+        reconstruction_error = losses.l1_per_sample(x, reconstruction)                   # eq. 8
+        features_real = self.critic.features(x, z, self.feature_layer)
+        features_reconstructed = self.critic.features(reconstruction, z, self.feature_layer)
+        feature_error = losses.l1_per_sample(features_real, features_reconstructed)      # eq. 9
+        error_map = tf.reduce_sum(tf.abs(x - reconstruction), axis=-1)
+        return {"reconstruction_error": reconstruction_error, "feature_error": feature_error,
+                "error_map": error_map, "reconstruction": reconstruction}
+
+    def score_inputs(self, inputs, batch_size=64, keep_reconstructions=False):
+        """Score an array (N, s, s, 3) in [-1, 1] in batches; returns numpy arrays keyed as _score_batch."""
+        outputs = {}
+        for start in range(0, len(inputs), batch_size):
+            batch = self.score_batch(tf.convert_to_tensor(inputs[start:start + batch_size], tf.float32))
+            for key, value in batch.items():
+                if key == "reconstruction" and not keep_reconstructions:
+                    continue
+                outputs.setdefault(key, []).append(value.numpy())
+        return {key: np.concatenate(values) for key, values in outputs.items()}
+
+    def score_images(self, image_patches, image_size, lambdas=DEFAULT_LAMBDAS, batch_size=64,
+                     keep_reconstructions=False):
+        """Score images given as patch grids (N, P, p, p, 3) (P = 1 for objects).
+
+        Returns per image: reconstruction_error and feature_error (max over patches), "scores" {lambda: (N,)}
+        (max over patches of eq. 7), "anomaly_map" (N, image_size, image_size) stitched, and optionally the
+        stitched "reconstruction" (N, image_size, image_size, 3).
+        """
+        n_images, n_patches = image_patches.shape[:2]
+        flat = image_patches.reshape((-1,) + image_patches.shape[2:])
+        out = self.score_inputs(flat, batch_size, keep_reconstructions)
+        per_patch_r = out["reconstruction_error"].reshape(n_images, n_patches)
+        per_patch_f = out["feature_error"].reshape(n_images, n_patches)
+        result = {
+            "reconstruction_error": per_patch_r.max(axis=1),
+            "feature_error": per_patch_f.max(axis=1),
+            "scores": {lam: combine(per_patch_r, per_patch_f, lam).max(axis=1) for lam in lambdas},
+            "anomaly_map": _stitch_all(out["error_map"][..., None], n_images, n_patches, image_size)[..., 0],
+        }
+        if keep_reconstructions:
+            result["reconstruction"] = _stitch_all(out["reconstruction"], n_images, n_patches, image_size)
+        return result
+
+
+def _stitch_all(patches, n_images, n_patches, image_size):
+    patches = patches.reshape((n_images, n_patches) + patches.shape[1:])
+    if n_patches == 1:
+        return patches[:, 0]
+    return stitch_patches(patches, image_size)

@@ -1,0 +1,74 @@
+"""Train CBiGAN on one category: python train.py --category=carpet [--data_dir=data/mvtec-ad] [--steps=N]
+
+Running the same command on an existing run folder (--run_dir) resumes it from its last checkpoint.
+Ctrl-C / SIGTERM writes a checkpoint before exiting. See README.md.
+"""
+import cli  # noqa: F401  (sets TF log level before TensorFlow loads)
+from absl import flags
+
+from config import TrainConfig
+
+DEFAULTS = TrainConfig()
+FLAGS = flags.FLAGS
+flags.DEFINE_string("category", None, "Category folder name under --data_dir (e.g. bottle, carpet, or your own).")
+flags.DEFINE_string("data_dir", DEFAULTS.data_dir, "Dataset root in MVTec AD layout.")
+flags.DEFINE_string("run_dir", "", "Run folder; default runs/<category>-alpha<alpha>-<timestamp>. An existing "
+                    "run folder is resumed.")
+flags.DEFINE_integer("steps", DEFAULTS.steps, "Batches to consume in total (critic and G/E updates alike; "
+                     "the authors used 1,200,000).")
+flags.DEFINE_integer("batch_size", DEFAULTS.batch_size, "Batch size.")
+flags.DEFINE_float("alpha", DEFAULTS.alpha, "Consistency weight of eq. 13; 0 trains the EGBAD baseline.")
+flags.DEFINE_float("gp_weight", DEFAULTS.gp_weight, "Gradient-penalty weight.")
+flags.DEFINE_enum("gp_pairing", DEFAULTS.gp_pairing, ["paper", "authors"],
+                  "Gradient-penalty interpolation: paper = (x, E(x)) vs (G(z), z); authors = (x, z) vs (G(z), E(x)).")
+flags.DEFINE_integer("d_iter", DEFAULTS.d_iter, "Critic updates per generator/encoder update.")
+flags.DEFINE_float("lr", DEFAULTS.lr, "Adam learning rate (all networks).")
+flags.DEFINE_float("ema_decay", DEFAULTS.ema_decay, "Decay of the EMA copies of E and G used for evaluation.")
+flags.DEFINE_boolean("ema_warmup", DEFAULTS.ema_warmup, "EMA decay min(decay, (1+n)/(10+n)) so early "
+                     "averages do not carry the random initialisation.")
+flags.DEFINE_integer("channels", DEFAULTS.channels, "Channel multiplier c of the networks.")
+flags.DEFINE_integer("latent_size", DEFAULTS.latent_size, "Latent size.")
+flags.DEFINE_enum("normalization", DEFAULTS.normalization, ["none", "batch", "layer", "instance"], "Normalization.")
+flags.DEFINE_enum("activation", DEFAULTS.activation, ["lrelu", "relu"], "Activation.")
+flags.DEFINE_enum("upsampling", DEFAULTS.upsampling, ["bilinear", "transpose"], "Generator upsampling.")
+flags.DEFINE_boolean("use_bias", DEFAULTS.use_bias, "Bias in the layers the authors' code left without.")
+flags.DEFINE_float("score_lambda", DEFAULTS.score_lambda, "lambda of the anomaly score (eq. 7).")
+flags.DEFINE_enum("feature_layer", DEFAULTS.feature_layer, ["first_conv", "joint"], "Critic features for eq. 9.")
+flags.DEFINE_integer("checkpoint_every", DEFAULTS.checkpoint_every, "Steps between checkpoints.")
+flags.DEFINE_integer("log_every", DEFAULTS.log_every, "Steps between train_log.csv rows.")
+flags.DEFINE_integer("preview_every", DEFAULTS.preview_every, "Steps between preview images (0: only at the end).")
+flags.DEFINE_integer("keep_checkpoints", DEFAULTS.keep_checkpoints, "Checkpoints kept.")
+flags.DEFINE_integer("monitor_every", DEFAULTS.monitor_every, "Steps between test-set monitoring rows in "
+                     "metrics.csv (0: off). Monitoring only, never used to pick a model unless "
+                     "--keep_best_on_test.")
+flags.DEFINE_boolean("keep_best_on_test", DEFAULTS.keep_best_on_test, "The authors' oracle protocol: also keep "
+                     "the checkpoint with the best monitored test AUROC (needs --monitor_every). Not a fair "
+                     "protocol: it selects on the test set.")
+flags.DEFINE_float("threshold_holdout", DEFAULTS.threshold_holdout, "Fraction of train/good held out of "
+                   "training to choose predict.py's decision threshold (0: none).")
+flags.DEFINE_integer("seed", DEFAULTS.seed, "Random seed.")
+flags.DEFINE_enum("type", None, ["object", "texture"], "Category type for custom categories (default object).")
+flags.DEFINE_integer("image_size", None, "Side images are resized to (default 128 objects, 512 textures).")
+flags.DEFINE_integer("patch_size", None, "Model input side for textures (default 64).")
+flags.DEFINE_boolean("rotate", None, "Random rotation augmentation (default: from the category).")
+
+CONFIG_FLAGS = [f.name for f in __import__("dataclasses").fields(TrainConfig)]
+
+
+def main(argv):
+    if len(argv) > 1:
+        from errors import ConfigError
+        raise ConfigError(f"unexpected arguments {argv[1:]}; flags look like --category=bottle")
+    from errors import ConfigError
+    if not FLAGS.category:
+        raise ConfigError("--category is required (e.g. --category=bottle)")
+    if FLAGS.keep_best_on_test and not FLAGS.monitor_every:
+        raise ConfigError("--keep_best_on_test needs --monitor_every=N (test-set monitoring)")
+    from training.loop import train
+    config = TrainConfig(**{name: FLAGS[name].value for name in CONFIG_FLAGS if name in FLAGS})
+    explicit = [name for name in CONFIG_FLAGS if name in FLAGS and FLAGS[name].present]
+    train(config, explicit)
+
+
+if __name__ == "__main__":
+    cli.run_main(main)

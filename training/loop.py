@@ -1,0 +1,266 @@
+"""The training job: data, model, checkpoints, logs, previews; resumable and interruptible.
+
+Order of work per run: resolve the config (resume rules), load and validate the data, build the model,
+restore the last checkpoint, stream batches through the d_iter/1 schedule, and at the end score the held-out
+training images for the decision threshold that predict.py uses.
+"""
+import csv
+import dataclasses
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from config import TrainConfig
+from data.categories import category_spec
+from data.files import find_category
+from data.patches import to_patches_numpy
+from data.streams import iter_test_chunks, load_train_images, train_dataset
+from errors import ConfigError, TrainingDiverged
+from evaluation.scoring import DEFAULT_LAMBDAS, Scorer
+from models.cbigan import CBiGAN
+from training import previews, run_folder
+from training.interrupt import StopRequest
+from training.progress import Progress, format_duration
+from training.train_log import IntervalMeans, TrainLog, first_non_finite
+
+CHECKPOINT_DIR = "checkpoints"
+BEST_ON_TEST_DIR = "checkpoints_best_on_test"
+HOLDOUT_SCORES_FILE = "holdout_scores.csv"
+PREVIEW_SAMPLES = 8
+PROGRESS_LOSSES = ("critic_loss", "gradient_penalty", "adversarial_loss", "image_reconstruction")
+
+
+def spec_for(config):
+    return category_spec(config.category, type=config.type, image_size=config.image_size,
+                         patch_size=config.patch_size, rotate=config.rotate)
+
+
+def split_holdout(train_paths, fraction):
+    """Every k-th training image (k = round(1 / fraction)) is held out to choose the decision threshold."""
+    if fraction <= 0:
+        return list(train_paths), []
+    k = max(2, int(round(1.0 / fraction)))
+    holdout = [p for i, p in enumerate(train_paths) if i % k == k - 1]
+    kept = [p for i, p in enumerate(train_paths) if i % k != k - 1]
+    return kept, holdout
+
+
+def resolve_config(config, explicit_flags=()):
+    """Fill the run folder name; on an existing run folder, merge with its saved config (resume)."""
+    if not config.run_dir:
+        config = dataclasses.replace(config, run_dir=run_folder.default_run_dir(config))
+    if run_folder.is_run_folder(config.run_dir):
+        return run_folder.reconcile_with_saved(config, explicit_flags).validate(), True
+    if os.path.isdir(config.run_dir) and os.listdir(config.run_dir):
+        raise ConfigError(f"--run_dir={config.run_dir} exists, is not empty and holds no {CONFIG_FILE_NAME}; "
+                          "choose another folder")
+    return config.validate(), False
+
+
+CONFIG_FILE_NAME = "config.json"
+
+
+class TrainingJob:
+    def __init__(self, config, explicit_flags=(), log=print):
+        self.log = log
+        self.config, self.resuming = resolve_config(config, explicit_flags)
+        config = self.config
+        self.spec = spec_for(config)
+        self.files = find_category(config.data_dir, config.category)
+        for warning in self.files.warnings:
+            log(f"warning: {warning}")
+        self.train_paths, self.holdout_paths = split_holdout(self.files.train_paths, config.threshold_holdout)
+        if not self.train_paths:
+            raise ConfigError(f"--threshold_holdout={config.threshold_holdout} leaves no training images")
+        self.run_dir = config.run_dir
+        os.makedirs(self.run_dir, exist_ok=True)
+        config.save(self.run_dir, run_folder.provenance(self.spec, self.files, len(self.train_paths),
+                                                        len(self.holdout_paths)))
+        self.model = CBiGAN(config, self.spec.patch_size)
+        self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self.checkpoint = self.model.checkpoint()
+        self.checkpoint.elapsed = self.elapsed
+        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.run_dir, CHECKPOINT_DIR),
+                                                  max_to_keep=config.keep_checkpoints)
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+            log(f"resuming {self.run_dir} from step {int(self.model.step.numpy())}")
+        self.best_on_test = None
+        if config.keep_best_on_test:
+            self.best_on_test = tf.train.CheckpointManager(
+                self.checkpoint, os.path.join(self.run_dir, BEST_ON_TEST_DIR), max_to_keep=1)
+
+    # ---- the loop ----
+
+    def run(self):
+        config, model = self.config, self.model
+        start_step = int(model.step.numpy())
+        if start_step >= config.steps:
+            self.log(f"{self.run_dir} already reached step {start_step} of {config.steps}; nothing to train "
+                     "(pass a larger --steps to continue)")
+            self.finish()
+            return self.run_dir
+        images = load_train_images(self.spec, dataclasses.replace(self.files, train_paths=self.train_paths))
+        # A resumed run draws a fresh stream (seed + step) instead of replaying the first batches.
+        batches = iter(train_dataset(self.spec, images, config.batch_size, seed=config.seed + start_step))
+        train_log = TrainLog(os.path.join(self.run_dir, "train_log.csv"), start_step)
+        writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
+        progress = Progress(config.steps)
+        interval = IntervalMeans()
+        interval_start, interval_steps = time.monotonic(), 0
+        elapsed_at_start, wall_start = float(self.elapsed.numpy()), time.monotonic()
+        step = start_step
+        self.log(f"training {config.category} ({self.spec.type}, {len(self.train_paths)} images, model input "
+                 f"{self.spec.patch_size}px) from step {step} to {config.steps}; run folder {self.run_dir}")
+        try:
+            with StopRequest() as stop:
+                while step < config.steps:
+                    x = next(batches)
+                    kind, results = model.train_batch(x)
+                    values = {name: float(value) for name, value in results.items()}
+                    bad = first_non_finite(values)
+                    if bad is not None:
+                        raise TrainingDiverged(
+                            f"{bad} became {values[bad]} at step {step + 1} ({kind} update); stopped without "
+                            f"saving. The last good checkpoint is in {self.manager.directory}. Try a lower --lr "
+                            "or a different --seed.")
+                    step += 1
+                    interval.add(values)
+                    interval_steps += 1
+                    self.elapsed.assign(elapsed_at_start + time.monotonic() - wall_start)
+                    now = time.monotonic()
+                    rate = interval_steps / max(now - interval_start, 1e-9)
+                    means = interval.means()
+                    progress.update(step, rate * config.batch_size, rate,
+                                    {k: means[k] for k in PROGRESS_LOSSES if k in means})
+                    if step % config.log_every == 0 or step == config.steps:
+                        self._log_row(train_log, writer, progress, step, means, rate * config.batch_size)
+                        interval.reset()
+                        interval_start, interval_steps = time.monotonic(), 0
+                    if step % config.checkpoint_every == 0:
+                        self.manager.save(checkpoint_number=step)
+                    if config.preview_every and step % config.preview_every == 0:
+                        self.write_previews(step, x, writer)
+                    if config.monitor_every and step % config.monitor_every == 0:
+                        self.monitor(step)
+                    if stop.requested:
+                        self.manager.save(checkpoint_number=step)
+                        progress.close()
+                        self.log(f"{stop.signal_name}: checkpoint written at step {step}; run the same command "
+                                 "again to resume")
+                        return self.run_dir
+        finally:
+            train_log.close()
+            writer.close()
+        progress.close()
+        if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{step}"):
+            self.manager.save(checkpoint_number=step)
+        self.write_previews(step, x, writer=None)
+        self.finish()
+        return self.run_dir
+
+    def _log_row(self, train_log, writer, progress, step, means, images_per_s):
+        elapsed = float(self.elapsed.numpy())
+        train_log.write(step, means, images_per_s, elapsed)
+        with writer.as_default(step=step):
+            for name, value in means.items():
+                tf.summary.scalar(f"train/{name}", value)
+            tf.summary.scalar("train/images_per_s", images_per_s)
+        progress.update(step, images_per_s, images_per_s / self.config.batch_size,
+                        {k: means[k] for k in PROGRESS_LOSSES if k in means}, force=True)
+
+    # ---- previews, monitoring, threshold ----
+
+    def _scorer(self, weights="ema"):
+        return Scorer(self.model, weights=weights, feature_layer=self.config.feature_layer)
+
+    def _preview_test_samples(self):
+        if not hasattr(self, "_preview_test"):
+            good = [i for i in self.files.test_items if i.label == 0][:PREVIEW_SAMPLES // 2]
+            bad = [i for i in self.files.test_items if i.label == 1][:PREVIEW_SAMPLES - len(good)]
+            subset = dataclasses.replace(self.files, test_items=good + bad)
+            chunks = list(iter_test_chunks(self.spec, subset, chunk_size=PREVIEW_SAMPLES))
+            self._preview_test = chunks[0] if chunks else None
+        return self._preview_test
+
+    def write_previews(self, step, train_batch, writer):
+        folder = os.path.join(self.run_dir, "previews")
+        scorer = self._scorer()
+        batch = np.asarray(train_batch[:PREVIEW_SAMPLES])
+        out = scorer.score_inputs(batch, keep_reconstructions=True)
+        pictures = {"train": previews.reconstruction_grid(batch, out["reconstruction"], out["error_map"])}
+        test = self._preview_test_samples()
+        if test is not None:
+            scored = scorer.score_images(test["image"], self.spec.image_size, lambdas=(),
+                                         keep_reconstructions=True)
+            inputs = test["image_uint8"].astype(np.float32) / 127.5 - 1.0
+            pictures["test"] = previews.reconstruction_grid(inputs, scored["reconstruction"],
+                                                            scored["anomaly_map"])
+        z = np.random.default_rng(self.config.seed).standard_normal((PREVIEW_SAMPLES, self.config.latent_size))
+        samples = scorer.generator(tf.constant(z, tf.float32), training=False).numpy()
+        pictures["samples"] = previews.grid([list(previews.to_uint8(samples))])
+        for name, picture in pictures.items():
+            previews.save_png(picture, os.path.join(folder, f"{name}_{step:07d}.png"))
+        if writer is not None:
+            with writer.as_default(step=step):
+                for name, picture in pictures.items():
+                    tf.summary.image(f"previews/{name}", picture[None], step=step)
+
+    def monitor(self, step):
+        """Test-set monitoring (metrics.csv): labelled as monitoring; the default run never selects on it."""
+        from evaluation.metrics import MetricUndefined, image_auroc
+        scorer = self._scorer()
+        labels, scores = [], []
+        for chunk in iter_test_chunks(self.spec, self.files):
+            out = scorer.score_images(chunk["image"], self.spec.image_size, lambdas=(self.config.score_lambda,))
+            labels.append(chunk["label"])
+            scores.append(out["scores"][self.config.score_lambda])
+        labels, scores = np.concatenate(labels), np.concatenate(scores)
+        try:
+            auroc = image_auroc(labels, scores)
+        except MetricUndefined as err:
+            self.log(f"monitoring skipped: {err}")
+            return
+        path = os.path.join(self.run_dir, "metrics.csv")
+        new = not os.path.exists(path)
+        with open(path, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(["step", "purpose", "weights", "lambda", "image_auroc"])
+            writer.writerow([step, "monitoring (test set, not for model selection)", "ema",
+                             self.config.score_lambda, f"{auroc:.6f}"])
+        if self.best_on_test is not None and auroc > getattr(self, "_best_auroc", -1.0):
+            self._best_auroc = auroc
+            self.best_on_test.save(checkpoint_number=step)
+
+    def holdout_inputs(self):
+        files = dataclasses.replace(self.files, train_paths=self.holdout_paths)
+        images = load_train_images(self.spec, files, verbose=False)
+        patches = np.stack([to_patches_numpy(image, self.spec.patch_size) for image in images])
+        return patches.astype(np.float32) / 127.5 - 1.0
+
+    def finish(self):
+        """Score the held-out training images (EMA weights) for predict.py's threshold; print where things are."""
+        if self.holdout_paths:
+            scored = self._scorer().score_images(self.holdout_inputs(), self.spec.image_size,
+                                                 lambdas=DEFAULT_LAMBDAS)
+            with open(os.path.join(self.run_dir, HOLDOUT_SCORES_FILE), "w", newline="") as handle:
+                writer = csv.writer(handle)
+                lambdas = sorted(scored["scores"])
+                writer.writerow(["path", "reconstruction_error", "feature_error"]
+                                + [f"score_lambda_{lam:g}" for lam in lambdas])
+                for i, path in enumerate(self.holdout_paths):
+                    writer.writerow([path, f"{scored['reconstruction_error'][i]:.6g}",
+                                     f"{scored['feature_error'][i]:.6g}"]
+                                    + [f"{scored['scores'][lam][i]:.6g}" for lam in lambdas])
+        elapsed = format_duration(float(self.elapsed.numpy()))
+        self.log(f"done: step {int(self.model.step.numpy())} in {elapsed} of training.\n"
+                 f"  run folder:  {self.run_dir} (config.json, train_log.csv, checkpoints/, previews/, "
+                 "tensorboard/)\n"
+                 f"  next:        python evaluate.py --run {self.run_dir}")
+
+
+def train(config, explicit_flags=(), log=print):
+    return TrainingJob(config, explicit_flags, log).run()

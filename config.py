@@ -27,6 +27,8 @@ class TrainConfig:
     image_size: Optional[int] = None
     patch_size: Optional[int] = None
     rotate: Optional[bool] = None
+    rotation_interpolation: str = "BILINEAR"  # of the training rotation; BILINEAR avoids jagged edges
+    rotation_fill: str = "NEAREST"            # NEAREST repeats the border (background), REFLECT mirrors it
     # optimisation; steps count batches consumed by critic and G/E updates alike (the authors' n_batches)
     steps: int = 20000
     batch_size: int = 32
@@ -83,6 +85,10 @@ class TrainConfig:
         need(self.feature_layer in FEATURE_LAYERS, "feature_layer", f"must be one of {FEATURE_LAYERS}")
         need(self.checkpoint_every > 0, "checkpoint_every", "must be positive")
         need(self.type in (None, "object", "texture"), "type", "must be object or texture")
+        need(self.rotation_interpolation in ("NEAREST", "BILINEAR"), "rotation_interpolation",
+             "must be NEAREST or BILINEAR")
+        need(self.rotation_fill in ("NEAREST", "REFLECT", "WRAP", "CONSTANT"), "rotation_fill",
+             "must be NEAREST, REFLECT, WRAP or CONSTANT")
         need(0.0 <= self.threshold_holdout < 0.5, "threshold_holdout", "must be in [0, 0.5)")
         return self
 

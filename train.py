@@ -51,6 +51,10 @@ flags.DEFINE_enum("type", None, ["object", "texture"], "Category type for custom
 flags.DEFINE_integer("image_size", None, "Side images are resized to (default 128 objects, 512 textures).")
 flags.DEFINE_integer("patch_size", None, "Model input side for textures (default 64).")
 flags.DEFINE_boolean("rotate", None, "Random rotation augmentation (default: from the category).")
+flags.DEFINE_enum("rotation_interpolation", DEFAULTS.rotation_interpolation, ["NEAREST", "BILINEAR"],
+                  "Interpolation of the training rotation.")
+flags.DEFINE_enum("rotation_fill", DEFAULTS.rotation_fill, ["NEAREST", "REFLECT", "WRAP", "CONSTANT"],
+                  "How the corners uncovered by the training rotation are filled (objects).")
 
 CONFIG_FLAGS = [f.name for f in __import__("dataclasses").fields(TrainConfig)]
 

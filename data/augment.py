@@ -88,7 +88,7 @@ def rotated_crops(images, angles_rad, offsets_x, offsets_y, crop_size, interpola
     return _transform(images, t, [crop_size, crop_size], interpolation, fill_mode, fill_value)
 
 
-def _crop_offset_range(angles, size, crop_size, half_side):
+def _crop_offset_range(size, crop_size, half_side):
     """Integer offsets [lo, hi] along one axis of length `size` keeping the crop inside the inscribed square."""
     centre = (tf.cast(size, tf.float32) - 1.0) / 2.0
     a = half_side - CROP_SAFETY_MARGIN
@@ -115,8 +115,8 @@ def random_rotated_crop(image, max_degrees, crop_size, seed, interpolation="NEAR
     degrees = u[:, 0] * float(max_degrees)
     angles = degrees * (math.pi / 180.0) * (-1.0 if clockwise else 1.0)
     half = inscribed_half_side(angles, h, w)
-    lo_x, hi_x = _crop_offset_range(angles, w, crop_size, half)
-    lo_y, hi_y = _crop_offset_range(angles, h, crop_size, half)
+    lo_x, hi_x = _crop_offset_range(w, crop_size, half)
+    lo_y, hi_y = _crop_offset_range(h, crop_size, half)
     ox = tf.minimum(lo_x + tf.math.floor(u[:, 1] * (hi_x - lo_x + 1.0)), hi_x)
     oy = tf.minimum(lo_y + tf.math.floor(u[:, 2] * (hi_y - lo_y + 1.0)), hi_y)
     out = rotated_crops(batch, angles, ox, oy, crop_size, interpolation, fill_mode, fill_value)

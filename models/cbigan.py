@@ -156,8 +156,16 @@ class CBiGAN(keras.Model):
         raise ValueError(f"weights must be 'ema' or 'last', got {weights!r}")
 
     def checkpoint(self):
-        """A tf.train.Checkpoint of the whole training state."""
-        return tf.train.Checkpoint(encoder=self.encoder, generator=self.generator, critic=self.critic,
-                                   ema_encoder=self.ema_encoder, ema_generator=self.ema_generator,
+        """A tf.train.Checkpoint of the whole training state.
+
+        Networks are saved as {variable path: variable} dicts: tf.train.Checkpoint does not follow Keras 3's
+        nested custom layers (blocks kept in lists), so saving the models themselves would silently drop most
+        of their weights (the EMA copies have no optimizer that would reference them).
+        """
+        def variables(network):
+            return {v.path.replace("/", "."): v for v in network.weights}
+        return tf.train.Checkpoint(encoder=variables(self.encoder), generator=variables(self.generator),
+                                   critic=variables(self.critic), ema_encoder=variables(self.ema_encoder),
+                                   ema_generator=variables(self.ema_generator),
                                    critic_optimizer=self.critic_optimizer, ge_optimizer=self.ge_optimizer,
                                    rng=self.rng, step=self.step, ema_updates=self.ema_updates)

@@ -1,5 +1,7 @@
 """E, G, D: output shapes for both geometries, the authors' parameter counts, the bias rules, every architecture
 option, and the critic's first_conv features."""
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -18,6 +20,16 @@ def networks(image_size, channels=1, latent_size=8, **options):
     upsampling = options.pop("upsampling", "bilinear")
     arch = dict(image_size=image_size, channels=channels, latent_size=latent_size, **options)
     return Encoder(**arch), Generator(upsampling=upsampling, **arch), Critic(**arch)
+
+
+def cached_networks(image_size, channels=1, latent_size=8, **options):
+    """networks(...) built once per argument set, for tests that do not change weights."""
+    return _cached_networks(image_size, channels, latent_size, tuple(sorted(options.items())))
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_networks(image_size, channels, latent_size, options):
+    return networks(image_size, channels, latent_size, **dict(options))
 
 
 def images(n, side, seed=0):
@@ -44,7 +56,7 @@ def _all_layers(layer):
 @pytest.mark.parametrize("side, last_map", [(128, 4), (64, 2)])
 def test_output_shapes_for_both_geometries(side, last_map):
     c, latent, n = 1, 8, 2
-    encoder, generator, critic = networks(side, channels=c, latent_size=latent)
+    encoder, generator, critic = cached_networks(side, channels=c, latent_size=latent)
     x, z = images(n, side), latents(n, latent)
 
     assert tuple(encoder(x).shape) == (n, latent)
@@ -65,7 +77,7 @@ def test_output_shapes_for_both_geometries(side, last_map):
 def test_generator_upsampling_plan():
     """Objects: every generator block upsamples from 2x2; textures: the first block does not."""
     for side, expected in [(128, ["up"] * 6), (64, [None] + ["up"] * 5)]:
-        _, generator, _ = networks(side)
+        _, generator, _ = cached_networks(side)
         assert [block.resample for block in generator.blocks] == expected
         assert [block.filters for block in generator.blocks] == list(GENERATOR_MULTIPLIERS)
         x = generator.reshape(generator.project(latents(1, 8)))
@@ -73,7 +85,7 @@ def test_generator_upsampling_plan():
 
 
 def test_encoder_blocks_pool_all_but_last():
-    encoder, _, critic = networks(64)
+    encoder, _, critic = cached_networks(64)
     for trunk in (encoder.trunk, critic.trunk):
         assert [b.filters for b in trunk.blocks] == list(ENCODER_MULTIPLIERS)
         assert [b.resample for b in trunk.blocks] == ["down"] * 5 + [None]
@@ -103,13 +115,13 @@ def test_expected_bias_terms_by_hand():
 
 @pytest.mark.parametrize("side", [128, 64])
 def test_parameter_counts_equal_the_authors(side):
-    encoder, generator, critic = networks(side, channels=3, latent_size=64, use_bias=False)
+    encoder, generator, critic = cached_networks(side, channels=3, latent_size=64, use_bias=False)
     assert (encoder.count_params(), generator.count_params(), critic.count_params()) == AUTHORS_COUNTS[side]
 
 
 @pytest.mark.parametrize("side", [128, 64])
 def test_use_bias_adds_exactly_the_rule_biases(side):
-    encoder, generator, critic = networks(side, channels=3, latent_size=64, use_bias=True)
+    encoder, generator, critic = cached_networks(side, channels=3, latent_size=64, use_bias=True)
     counts = (encoder.count_params(), generator.count_params(), critic.count_params())
     extra = expected_bias_terms(3)
     assert counts == tuple(a + b for a, b in zip(AUTHORS_COUNTS[side], extra))
@@ -118,7 +130,7 @@ def test_use_bias_adds_exactly_the_rule_biases(side):
 def test_bias_rules_layer_by_layer():
     """Which layers carry a bias, by name, without and with use_bias."""
     for use_bias in (False, True):
-        encoder, generator, critic = networks(32, use_bias=use_bias)
+        encoder, generator, critic = cached_networks(64, channels=3, latent_size=64, use_bias=use_bias)
         for block in blocks_of(encoder) + blocks_of(generator) + blocks_of(critic):
             assert block.skip_conv.use_bias is use_bias
             assert block.conv1.use_bias is use_bias
@@ -135,7 +147,17 @@ def test_bias_rules_layer_by_layer():
 
 # ---------------------------------------------------------------- options
 
+@functools.lru_cache(maxsize=None)
 def _build_and_run(**options):
+    """Tiny E, G, D with the given options (others default): forward in both modes, gradients to every weight.
+    Cached: the default option of each kind (none, bilinear, lrelu) is the same set of networks."""
+    defaults = dict(normalization="none", upsampling="bilinear", activation="lrelu")
+    defaults.update(options)
+    return _build_and_run_once(**defaults)
+
+
+@functools.lru_cache(maxsize=None)
+def _build_and_run_once(**options):
     encoder, generator, critic = networks(32, channels=2, latent_size=8, **options)
     x, z = images(4, 32), latents(4, 8)
     for training in (False, True):
@@ -171,7 +193,7 @@ def test_every_normalization_builds_and_runs(normalization):
 
 
 def test_instance_norm_is_group_norm_with_one_group_per_channel():
-    encoder, generator, critic = networks(32, channels=2, normalization="instance")
+    encoder, generator, critic = _build_and_run(normalization="instance")
     for block in blocks_of(encoder) + blocks_of(generator) + blocks_of(critic):
         for norm in (block.skip_norm, block.norm1, block.norm2, block.out_norm):
             config = norm.get_config()
@@ -237,7 +259,7 @@ def test_first_conv_features_equal_a_direct_convolution(use_bias):
 
 
 def test_joint_features_feed_the_score():
-    _, _, critic = networks(32, channels=2)
+    _, _, critic = _build_and_run()
     x, z = images(3, 32), latents(3, 8)
     joint = critic.features(x, z, "joint")
     score = joint.numpy() @ critic.score.kernel.numpy() + critic.score.bias.numpy()

@@ -104,7 +104,9 @@ class TrainingJob:
             return self.run_dir
         images = load_train_images(self.spec, dataclasses.replace(self.files, train_paths=self.train_paths))
         # A resumed run draws a fresh stream (seed + step) instead of replaying the first batches.
-        batches = iter(train_dataset(self.spec, images, config.batch_size, seed=config.seed + start_step))
+        batches = iter(train_dataset(self.spec, images, config.batch_size, seed=config.seed + start_step,
+                                     interpolation=config.rotation_interpolation,
+                                     fill_mode=config.rotation_fill))
         train_log = TrainLog(os.path.join(self.run_dir, "train_log.csv"), start_step)
         writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
         progress = Progress(config.steps)

@@ -1,0 +1,61 @@
+"""Evaluate trained runs: python evaluate.py --run runs/<run>   or   python evaluate.py --run runs/
+
+One run folder: scores its category's test set and writes <run>/eval/ (scores.csv, metrics.csv,
+per_defect.csv, roc.png, histogram.png, examples.png). A folder of run folders: evaluates each (reusing earlier
+evaluations with the same settings unless --force) and writes results.csv / results.md beside them.
+See docs/EVALUATION.md.
+"""
+import cli  # noqa: F401  (sets TF log level before TensorFlow loads)
+from absl import flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("run", None, "A run folder (holds config.json) or a folder of run folders.")
+flags.DEFINE_enum("weights", "ema", ["ema", "last"], "E and G weights: the EMA copies (default) or the last "
+                  "trained ones.")
+flags.DEFINE_enum("checkpoint", "latest", ["latest", "best_on_test"], "Checkpoint: the latest, or the one kept "
+                  "by --keep_best_on_test (the authors' oracle protocol, selected on the test set).")
+flags.DEFINE_string("data_dir", None, "Dataset root holding the category folder (default: the run's "
+                    "config.json; needed when the dataset moved since training).")
+flags.DEFINE_string("lambdas", "", "Comma-separated lambdas of eq. 7 (default 0.1 plus 0.0, 0.1, ..., 1.0); the "
+                    "run's score_lambda is always included.")
+flags.DEFINE_enum("feature_layer", None, ["first_conv", "joint"], "Critic features for eq. 9 (default: the "
+                  "run's config, first_conv unless trained otherwise).")
+flags.DEFINE_integer("batch_size", 64, "Model inputs (objects or texture patches) per forward pass.")
+flags.DEFINE_string("output", None, "One run: its eval folder (default <run>/eval, <run>/eval_last for "
+                    "--weights=last, ...). A folder of runs: where results.csv / results.md go (default the "
+                    "folder itself).")
+flags.DEFINE_float("smoothing_sigma", 4.0, "Gaussian sigma of the anomaly maps for the pixel metrics, in pixels "
+                   "at 256 px scale (scaled to the map size: 2 px at 128, 8 px at 512); 0: no smoothing.")
+flags.DEFINE_integer("pixel_size", 0, "Side of maps and masks for the pixel metrics (0: the run's image size).")
+flags.DEFINE_boolean("force", False, "Folder of runs: re-evaluate runs already evaluated with the same settings.")
+
+
+def main(argv):
+    import os
+
+    from errors import ConfigError
+    if len(argv) > 1:
+        raise ConfigError(f"unexpected arguments {argv[1:]}; flags look like --run=runs/bottle-...")
+    if not FLAGS.run:
+        raise ConfigError("--run is required: a run folder (e.g. --run=runs/bottle-alpha0.0001-...) or a folder "
+                          "of run folders (e.g. --run=runs)")
+    if not os.path.isdir(FLAGS.run):
+        raise ConfigError(f"--run={FLAGS.run} is not a folder")
+    from evaluation.collect import evaluate_folder, is_folder_of_runs
+    from evaluation.evaluate_run import EvalSettings, evaluate_run, format_summary, parse_lambdas
+    settings = EvalSettings(weights=FLAGS.weights, checkpoint=FLAGS.checkpoint, data_dir=FLAGS.data_dir,
+                            lambdas=parse_lambdas(FLAGS.lambdas), feature_layer=FLAGS.feature_layer,
+                            batch_size=FLAGS.batch_size, smoothing_sigma=FLAGS.smoothing_sigma,
+                            pixel_size=FLAGS.pixel_size).validate()
+    if os.path.isfile(os.path.join(FLAGS.run, "config.json")):
+        settings.output = FLAGS.output
+        print(format_summary(evaluate_run(FLAGS.run, settings)))
+    elif is_folder_of_runs(FLAGS.run):
+        evaluate_folder(FLAGS.run, settings, force=FLAGS.force, results_dir=FLAGS.output)
+    else:
+        raise ConfigError(f"--run={FLAGS.run} is neither a run folder (no config.json) nor a folder of run "
+                          "folders (no subfolder has config.json)")
+
+
+if __name__ == "__main__":
+    cli.run_main(main)

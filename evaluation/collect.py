@@ -1,0 +1,126 @@
+"""Evaluate a folder of run folders and write paper-style tables across them (results.csv, results.md).
+
+    python evaluate.py --run runs/        (runs/ has no config.json, its subfolders do)
+
+Each run folder (a direct subfolder with config.json, in name order) is evaluated with the same settings, unless
+its eval folder already holds an evaluation with the same settings of the same checkpoint (eval_settings.json
+and metrics.csv), which is reused (force=True re-evaluates). A run without a checkpoint is skipped with a
+warning; a run whose test set has one class only (metrics undefined) is left out of the tables with a warning.
+Other errors (e.g. a moved dataset) stop the job with their one-line message.
+
+Tables (evaluation.tables.write_results): metrics auroc and balanced_accuracy at each run's default lambda
+(config.score_lambda, 0.1 as in the paper), plus pixel_auroc and aupro for the runs that have them. Category
+types (texture/object) come from each run's config, so custom categories keep theirs.
+
+Method labels (table rows): "CBiGAN alpha=<alpha>" for alpha > 0, "EGBAD (alpha=0)" for alpha 0. When two runs
+of the same category get the same label, each of them gets its run folder name appended in brackets,
+e.g. "CBiGAN alpha=0.0001 [bottle-alpha0.0001-20250101-120000]". results.md ends with a list of the runs behind
+each row (folder, step, weights, checkpoint, feature layer, lambda).
+"""
+import dataclasses
+import os
+from pathlib import Path
+
+from config import CONFIG_FILE
+from errors import ConfigError
+from evaluation import tables
+from evaluation.evaluate_run import EvalSettings, NoCheckpoint, evaluate_run, format_summary, load_evaluation
+from evaluation.metrics import MetricUndefined
+
+TABLE_METRICS = (("auroc", "image_auroc"), ("balanced_accuracy", "balanced_accuracy"),
+                 ("pixel_auroc", "pixel_auroc"), ("aupro", "aupro"))
+
+
+@dataclasses.dataclass
+class CollectSummary:
+    folder: str
+    results_csv: str
+    results_md: str
+    evaluated: list   # EvalSummary of every run in the tables (reused ones have .reused True)
+    methods: list     # method label of each of them
+    skipped: list     # (run folder, reason)
+
+
+def run_folders(folder):
+    """Direct subfolders holding config.json, sorted by name."""
+    folder = Path(folder)
+    return [str(p) for p in sorted(folder.iterdir()) if p.is_dir() and (p / CONFIG_FILE).is_file()]
+
+
+def is_folder_of_runs(folder):
+    return os.path.isdir(folder) and not os.path.isfile(os.path.join(folder, CONFIG_FILE)) \
+        and bool(run_folders(folder))
+
+
+def method_label(alpha):
+    """'EGBAD (alpha=0)' for alpha 0, else 'CBiGAN alpha=<alpha>' (the paper's method names)."""
+    alpha = float(alpha)
+    return "EGBAD (alpha=0)" if alpha == 0.0 else f"CBiGAN alpha={alpha:g}"
+
+
+def method_labels(runs):
+    """runs: (run_dir, category, alpha) triples -> labels; duplicates within a category get the folder name."""
+    labels = [method_label(alpha) for _, _, alpha in runs]
+    keys = [(category, label) for (_, category, _), label in zip(runs, labels)]
+    return [f"{label} [{os.path.basename(os.path.normpath(run_dir))}]" if keys.count(key) > 1 else label
+            for (run_dir, _, _), label, key in zip(runs, labels, keys)]
+
+
+def evaluate_folder(folder, settings=None, force=False, results_dir=None, log=print):
+    """Evaluate (or reuse) every run in folder and write results.csv / results.md into results_dir (default
+    folder). Returns a CollectSummary. ConfigError when no run could be put in a table."""
+    settings = settings or EvalSettings()
+    if settings.output:
+        raise ValueError("settings.output must be None for a folder of runs: each run uses its default eval "
+                         "folder; results_dir says where results.csv / results.md go")
+    runs = run_folders(folder)
+    if not runs:
+        raise ConfigError(f"{folder} holds no run folders (subfolders with {CONFIG_FILE})")
+    evaluated, skipped = [], []
+    for run_dir in runs:
+        try:
+            summary = None if force else load_evaluation(run_dir, settings)
+            if summary is not None:
+                log(f"{run_dir}: reusing {summary.eval_dir} (same settings and checkpoint; --force re-evaluates)")
+            else:
+                summary = evaluate_run(run_dir, settings, log=log)
+                log(format_summary(summary))
+        except NoCheckpoint as err:
+            log(f"warning: skipping {run_dir}: {err}")
+            skipped.append((run_dir, str(err)))
+            continue
+        except MetricUndefined as err:
+            log(f"warning: {run_dir} left out of the tables: {err}")
+            skipped.append((run_dir, str(err)))
+            continue
+        evaluated.append(summary)
+    if not evaluated:
+        raise ConfigError(f"no run in {folder} could be evaluated ({len(skipped)} skipped: see the warnings)")
+
+    methods = method_labels([(s.run_dir, s.category, s.alpha) for s in evaluated])
+    results = {metric: [] for metric, _ in TABLE_METRICS}
+    category_types = {}
+    for summary, method in zip(evaluated, methods):
+        row = summary.at_default()
+        category_types[summary.category] = summary.category_type
+        for metric, column in TABLE_METRICS:
+            if row is not None and row.get(column) is not None:
+                results[metric].append({"method": method, "category": summary.category, "value": row[column]})
+    out_dir = results_dir or folder
+    csv_path, md_path = tables.write_results(results, out_dir, category_types)
+    with open(md_path, "a") as handle:
+        handle.write(_runs_section(evaluated, methods))
+    if skipped:
+        log(f"{len(skipped)} run(s) not in the tables: " + ", ".join(os.path.basename(r) for r, _ in skipped))
+    log(f"tables of {len(evaluated)} run(s): {csv_path}, {md_path}")
+    return CollectSummary(str(folder), str(csv_path), str(md_path), evaluated, methods, skipped)
+
+
+def _runs_section(evaluated, methods):
+    lines = ["", "## Runs", "", "| method | category | run folder | step | weights | checkpoint | feature layer | "
+             "lambda |", "|---|---|---|---|---|---|---|---|"]
+    for summary, method in zip(evaluated, methods):
+        lines.append(f"| {method} | {summary.category} | {summary.run_dir} | {summary.step} | {summary.weights} | "
+                     f"{summary.checkpoint} | {summary.feature_layer} | {summary.default_lambda:g} |")
+    return "\n".join(lines) + "\n"
+

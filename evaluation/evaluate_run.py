@@ -1,0 +1,452 @@
+"""Evaluate one trained run folder: score its category's test set and write <run>/eval/ (see docs/EVALUATION.md).
+
+    summary = evaluate_run("runs/bottle-alpha0.0001-...", EvalSettings())
+    print(format_summary(summary))
+
+Steps: load config.json; find the checkpoint (NoCheckpoint, a ConfigError naming the folder, if there is none);
+resolve the dataset root (--data_dir, else the run's config.data_dir, else the absolute category folder recorded
+in config.json's provenance; if none exists: a one-line DatasetError telling to pass --data_dir); restore the
+model (EMA weights by default); score the test set chunk by chunk (data.streams.iter_test_chunks, so a texture
+set never has all its patches in memory) for every lambda; write scores.csv; compute the metrics (a test set
+with one class only raises MetricUndefined after scores.csv is written); write metrics.csv, per_defect.csv, the
+plots and eval_settings.json (the settings, to let the folder-of-runs mode reuse an evaluation).
+
+Pixel metrics (only when every anomalous test image has a mask, data.files has_masks): the anomaly map is the
+per-pixel L1 error summed over channels (textures: stitched from the patch maps) at the run's image size, which
+is also the size of the masks (data.streams resizes them to spec.image_size). Each map is smoothed with a
+Gaussian of sigma = smoothing_sigma * image_size / 256 pixels (smoothing_sigma is given at the 256 px scale of the
+MVTec AD convention: 4 px -> 2 px for 128 px objects, 8 px for 512 px textures), then kept in float32. The maps of
+the whole test set are kept for the pixel metrics; at the image size that is 64 KB per 128 px object and 1 MB per
+512 px texture image (124 MB for the largest MVTec AD texture test set). Only when the maps would exceed 1 GiB
+(e.g. > 1000 texture images) are maps and masks reduced to a smaller power-of-two-halved size (bilinear, masks
+thresholded at 0.5) and a note printed; pixel_size forces a size.
+"""
+import dataclasses
+import json
+import math
+import os
+from typing import Optional
+
+import numpy as np
+
+from config import TrainConfig
+from data.files import find_category
+from data.streams import iter_test_chunks
+from errors import ConfigError, DatasetError
+from evaluation import metrics as M
+from evaluation import plots, reports
+from evaluation.scoring import DEFAULT_LAMBDAS
+
+SETTINGS_FILE = "eval_settings.json"
+SCORES_FILE = "scores.csv"
+METRICS_FILE = "metrics.csv"
+PER_DEFECT_FILE = "per_defect.csv"
+ROC_FILE = "roc.png"
+HISTOGRAM_FILE = "histogram.png"
+EXAMPLES_FILE = "examples.png"
+OUTPUT_FILES = (SCORES_FILE, METRICS_FILE, PER_DEFECT_FILE, ROC_FILE, HISTOGRAM_FILE, EXAMPLES_FILE, SETTINGS_FILE)
+
+WEIGHTS = ("ema", "last")
+CHECKPOINTS = ("latest", "best_on_test")
+DEFAULT_SMOOTHING_SIGMA = 4.0
+SMOOTHING_REFERENCE_SIZE = 256
+PIXEL_MEMORY_BUDGET = 1 << 30          # bytes of float32 anomaly maps kept for the pixel metrics
+EXAMPLES_GOOD = 3
+EXAMPLES_ANOMALOUS = 5
+PATCHES_PER_CHUNK = 2048               # 2048 patches of 64x64x3 float32 = 100 MB per chunk
+
+
+class NoCheckpoint(ConfigError):
+    """The run folder has no checkpoint of the requested kind (the folder-of-runs mode skips such runs)."""
+
+
+@dataclasses.dataclass
+class EvalSettings:
+    weights: str = "ema"                 # "ema" (the EMA copies of E and G) or "last" (the trained weights)
+    checkpoint: str = "latest"           # "latest" or "best_on_test" (the authors' oracle protocol)
+    data_dir: Optional[str] = None       # dataset root; None: the run's config (or its recorded provenance)
+    lambdas: tuple = DEFAULT_LAMBDAS     # eq. 7 weights; the run's score_lambda is always added
+    feature_layer: Optional[str] = None  # None: the run's config.feature_layer
+    batch_size: int = 64                 # model inputs (objects or texture patches) per forward pass
+    output: Optional[str] = None         # None: default_output_dir(...)
+    smoothing_sigma: float = DEFAULT_SMOOTHING_SIGMA  # Gaussian sigma of the pixel maps, in px at 256 px scale
+    pixel_size: int = 0                  # side of the maps/masks for pixel metrics; 0: the run's image size
+
+    def validate(self):
+        from models.critic import FEATURE_LAYERS
+        if self.weights not in WEIGHTS:
+            raise ConfigError(f"--weights must be one of {WEIGHTS}, got {self.weights!r}")
+        if self.checkpoint not in CHECKPOINTS:
+            raise ConfigError(f"--checkpoint must be one of {CHECKPOINTS}, got {self.checkpoint!r}")
+        if self.feature_layer is not None and self.feature_layer not in FEATURE_LAYERS:
+            raise ConfigError(f"--feature_layer must be one of {FEATURE_LAYERS}, got {self.feature_layer!r}")
+        if int(self.batch_size) < 1:
+            raise ConfigError(f"--batch_size must be >= 1, got {self.batch_size}")
+        if not (self.smoothing_sigma >= 0 and math.isfinite(self.smoothing_sigma)):
+            raise ConfigError(f"--smoothing_sigma must be >= 0, got {self.smoothing_sigma}")
+        if int(self.pixel_size) < 0:
+            raise ConfigError(f"--pixel_size must be >= 0 (0: the run's image size), got {self.pixel_size}")
+        if not self.lambdas:
+            raise ConfigError("--lambdas is empty: give at least one value in [0, 1]")
+        for lam in self.lambdas:
+            if not (0.0 <= float(lam) <= 1.0):
+                raise ConfigError(f"--lambdas: every lambda must be in [0, 1], got {lam}")
+        return self
+
+
+@dataclasses.dataclass
+class EvalSummary:
+    run_dir: str
+    eval_dir: str
+    category: str
+    category_type: str
+    alpha: float
+    step: int
+    weights: str
+    checkpoint: str
+    feature_layer: str
+    default_lambda: float
+    metrics: list              # metrics.csv rows (dicts), ascending lambda
+    n_images: int
+    n_anomalous: int
+    has_masks: bool
+    reused: bool = False
+
+    def at_default(self):
+        """The metrics row at the run's default lambda (config.score_lambda, 0.1 as in the paper)."""
+        return reports.metrics_at(self.metrics, self.default_lambda)
+
+
+# ---------------------------------------------------------------------------------------------- settings
+
+
+def parse_lambdas(text):
+    """'0.1,0.5' -> (0.1, 0.5); '' -> DEFAULT_LAMBDAS. ConfigError naming --lambdas on bad values."""
+    if text is None or not str(text).strip():
+        return DEFAULT_LAMBDAS
+    values = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise ConfigError(f"--lambdas: {part!r} is not a number (give e.g. --lambdas=0.1,0.5)") from None
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"--lambdas: every lambda must be in [0, 1], got {part}")
+        values.append(value)
+    if not values:
+        raise ConfigError("--lambdas is empty: give at least one value in [0, 1]")
+    return tuple(values)
+
+
+def resolve_lambdas(lambdas, default_lambda):
+    """Distinct lambdas in ascending order, always including the run's default lambda."""
+    values = sorted({float(lam) for lam in lambdas} | {float(default_lambda)})
+    return tuple(values)
+
+
+def default_output_dir(run_dir, settings, config):
+    """<run>/eval for EMA weights of the latest checkpoint with the run's feature layer; other settings get a
+    suffix so that their evaluations coexist: eval_last, eval_best_on_test, eval_joint, eval_last_joint, ..."""
+    name = "eval"
+    if settings.weights != "ema":
+        name += f"_{settings.weights}"
+    if settings.checkpoint != "latest":
+        name += f"_{settings.checkpoint}"
+    layer = settings.feature_layer or config.feature_layer
+    if layer != config.feature_layer:
+        name += f"_{layer}"
+    return os.path.join(run_dir, name)
+
+
+def find_checkpoint(run_dir, checkpoint="latest"):
+    """The checkpoint path restore_run will use, or NoCheckpoint naming the run folder."""
+    import tensorflow as tf
+
+    from training.loop import BEST_ON_TEST_DIR, CHECKPOINT_DIR
+    folder = os.path.join(run_dir, BEST_ON_TEST_DIR if checkpoint == "best_on_test" else CHECKPOINT_DIR)
+    path = tf.train.latest_checkpoint(folder) if os.path.isdir(folder) else None
+    if path is None:
+        if checkpoint == "best_on_test":
+            raise NoCheckpoint(f"run {run_dir} has no best-on-test checkpoint in {folder} (it was trained without "
+                               "--keep_best_on_test); use --checkpoint=latest")
+        raise NoCheckpoint(f"run {run_dir} has no checkpoint in {folder}: train it first "
+                           f"(python train.py --run_dir={run_dir}) or remove the folder")
+    return path
+
+
+def resolve_data_dir(run_dir, config, payload, override=None):
+    """The dataset root holding <category>/: override, else config.data_dir, else the recorded absolute root."""
+    category = config.category
+    if override:
+        if not os.path.isdir(override):
+            raise DatasetError(f"--data_dir={override} does not exist or is not a folder")
+        return override
+    if os.path.isdir(os.path.join(config.data_dir, category)):
+        return config.data_dir
+    recorded = (payload.get("dataset") or {}).get("root")
+    if recorded and os.path.isdir(recorded):
+        return os.path.dirname(os.path.normpath(recorded))
+    raise DatasetError(f"the dataset of run {run_dir} is no longer where it was trained "
+                       f"({os.path.join(config.data_dir, category)} does not exist): pass --data_dir=<the folder "
+                       f"that now holds the {category} folder>")
+
+
+def settings_record(settings, config, checkpoint_path, lambdas):
+    """What decides an evaluation's results (eval_settings.json; compared to reuse an evaluation)."""
+    return {"weights": settings.weights, "checkpoint": settings.checkpoint,
+            "checkpoint_file": os.path.basename(checkpoint_path),
+            "feature_layer": settings.feature_layer or config.feature_layer,
+            "lambdas": [float(lam) for lam in lambdas],
+            "smoothing_sigma": float(settings.smoothing_sigma), "pixel_size": int(settings.pixel_size),
+            "data_dir_override": os.path.abspath(settings.data_dir) if settings.data_dir else None}
+
+
+def pixel_metric_size(n_images, image_size, requested=0, budget=PIXEL_MEMORY_BUDGET):
+    """Side of the maps and masks for the pixel metrics (see the module docstring)."""
+    if requested:
+        if requested > image_size:
+            raise ConfigError(f"--pixel_size={requested} is larger than the run's image size {image_size}: "
+                              "the maps have that size (use 0 for it)")
+        return int(requested)
+    size = int(image_size)
+    while n_images * size * size * 4 > budget and size > 64:
+        size //= 2
+    return size
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+
+
+def image_metrics(labels, defect_types, scores, lambdas):
+    """Per lambda: ({lambda: (auroc, balanced accuracy, threshold)}, per-defect rows). MetricUndefined if the
+    test set has one class only."""
+    by_lambda, per_defect = {}, []
+    for lam in lambdas:
+        values = scores[lam]
+        auroc = M.image_auroc(labels, values)
+        balanced, threshold = M.max_balanced_accuracy(labels, values)
+        by_lambda[lam] = (auroc, balanced, threshold)
+        counts = {}
+        for defect, label in zip(defect_types, labels):
+            if label:
+                counts[defect] = counts.get(defect, 0) + 1
+        for defect, value in M.per_defect_auroc(labels, defect_types, values).items():
+            per_defect.append({"lambda": float(lam), "defect_type": defect, "n": counts[defect], "auroc": value})
+    return by_lambda, per_defect
+
+
+def _example_indices(items):
+    """The first EXAMPLES_GOOD good images and up to EXAMPLES_ANOMALOUS anomalous ones, one defect type at a time."""
+    good = [i for i, item in enumerate(items) if item.label == 0][:EXAMPLES_GOOD]
+    by_type = {}
+    for i, item in enumerate(items):
+        if item.label == 1:
+            by_type.setdefault(item.defect_type, []).append(i)
+    anomalous, depth = [], 0
+    while len(anomalous) < EXAMPLES_ANOMALOUS and any(depth < len(v) for v in by_type.values()):
+        for indices in by_type.values():
+            if depth < len(indices) and len(anomalous) < EXAMPLES_ANOMALOUS:
+                anomalous.append(indices[depth])
+        depth += 1
+    return good + sorted(anomalous)
+
+
+# ---------------------------------------------------------------------------------------------- the job
+
+
+def evaluate_run(run_dir, settings=None, log=print):
+    """Evaluate one run folder and write its eval folder; returns an EvalSummary (see the module docstring)."""
+    from evaluation.scoring import Scorer
+    from training.loop import spec_for
+    from training.restore import restore_run
+
+    settings = (settings or EvalSettings()).validate()
+    run_dir = os.fspath(run_dir)
+    config, payload = TrainConfig.load(run_dir)
+    checkpoint_path = find_checkpoint(run_dir, settings.checkpoint)
+    data_dir = resolve_data_dir(run_dir, config, payload, settings.data_dir)
+    spec = spec_for(config)
+    files = find_category(data_dir, config.category)
+    for warning in files.warnings:
+        log(f"warning: {warning}")
+    if not files.test_items:
+        raise DatasetError(f"category folder {files.root} has no test images (test/good, test/<defect>): "
+                           "nothing to evaluate")
+    feature_layer = settings.feature_layer or config.feature_layer
+    default_lambda = float(config.score_lambda)
+    lambdas = resolve_lambdas(settings.lambdas, default_lambda)
+    eval_dir = settings.output or default_output_dir(run_dir, settings, config)
+
+    restored = restore_run(run_dir, settings.checkpoint)
+    os.makedirs(eval_dir, exist_ok=True)
+    for name in OUTPUT_FILES:  # no stale files of an earlier evaluation next to the new ones
+        if os.path.exists(os.path.join(eval_dir, name)):
+            os.remove(os.path.join(eval_dir, name))
+    step = restored.step
+    scorer = Scorer(restored.model, weights=settings.weights, feature_layer=feature_layer)
+    items = files.test_items
+    n_images = len(items)
+    size = spec.image_size
+    log(f"evaluating {run_dir}: {config.category} ({spec.type}, {n_images} test images, "
+        f"{sum(i.label for i in items)} anomalous), {settings.weights} weights of step {step}, "
+        f"feature layer {feature_layer}")
+
+    pixel = files.has_masks
+    if pixel:
+        pixel_size = pixel_metric_size(n_images, size, int(settings.pixel_size))
+        if pixel_size != size and not settings.pixel_size:
+            log(f"note: pixel metrics at {pixel_size}x{pixel_size} (the {n_images} maps at {size}x{size} would "
+                f"exceed {PIXEL_MEMORY_BUDGET >> 20} MB)")
+        maps = np.empty((n_images, pixel_size, pixel_size), np.float32)
+        masks = np.empty((n_images, pixel_size, pixel_size), bool)
+    sigma = float(settings.smoothing_sigma) * size / SMOOTHING_REFERENCE_SIZE
+
+    chunk_size = max(1, min(32, PATCHES_PER_CHUNK // spec.patches_per_image))
+    rec, feat, labels, defects, paths = [], [], [], [], []
+    scores = {lam: [] for lam in lambdas}
+    done = 0
+    for chunk in iter_test_chunks(spec, files, chunk_size=chunk_size):
+        out = scorer.score_images(chunk["image"], size, lambdas=lambdas, batch_size=int(settings.batch_size))
+        k = len(chunk["label"])
+        rec.append(out["reconstruction_error"])
+        feat.append(out["feature_error"])
+        for lam in lambdas:
+            scores[lam].append(out["scores"][lam])
+        labels.append(chunk["label"])
+        defects.extend(str(d) for d in chunk["defect_type"])
+        paths.extend(str(p) for p in chunk["path"])
+        if pixel:
+            smoothed = M.smooth_maps(out["anomaly_map"].astype(np.float32), sigma)
+            chunk_masks = chunk["mask"]
+            if pixel_size != size:
+                smoothed = M.resize_maps(smoothed, pixel_size)
+                chunk_masks = M.resize_maps(chunk_masks, pixel_size)
+            maps[done:done + k] = smoothed
+            masks[done:done + k] = chunk_masks > 0.5
+        done += k
+        if n_images >= 200 and (done // chunk_size) % 5 == 0:
+            log(f"scored {done}/{n_images} test images")
+    # float64 from here on: the values written to scores.csv are exactly those the metrics are computed from.
+    reconstruction_error = np.concatenate(rec).astype(np.float64)
+    feature_error = np.concatenate(feat).astype(np.float64)
+    scores = {lam: np.concatenate(v).astype(np.float64) for lam, v in scores.items()}
+    labels = np.concatenate(labels).astype(int)
+    defects = np.asarray(defects, dtype=object)
+
+    scores_path = reports.write_scores(os.path.join(eval_dir, SCORES_FILE), paths, defects, labels,
+                                       reconstruction_error, feature_error, scores)
+    try:
+        by_lambda, per_defect = image_metrics(labels, defects, scores, lambdas)
+    except M.MetricUndefined as err:
+        raise M.MetricUndefined(f"run {run_dir} ({config.category}): {err}; the per-image scores are in "
+                                f"{scores_path}") from None
+
+    pixel_auroc = aupro = None
+    if pixel:
+        try:
+            pixel_auroc = M.pixel_auroc(masks, maps)
+            aupro = M.aupro(masks, maps)
+        except M.MetricUndefined as err:
+            log(f"warning: pixel metrics skipped: {err}")
+        del maps
+
+    rows = [{"lambda": float(lam), "image_auroc": by_lambda[lam][0], "balanced_accuracy": by_lambda[lam][1],
+             "threshold": by_lambda[lam][2], "pixel_auroc": pixel_auroc, "aupro": aupro,
+             "weights": settings.weights, "checkpoint": settings.checkpoint, "step": step,
+             "feature_layer": feature_layer} for lam in lambdas]
+    reports.write_metrics(os.path.join(eval_dir, METRICS_FILE), rows)
+    reports.write_per_defect(os.path.join(eval_dir, PER_DEFECT_FILE), per_defect)
+
+    auroc, balanced, threshold = by_lambda[default_lambda]
+    title = f"{config.category}, {settings.weights} weights, step {step}, lambda {default_lambda:g}"
+    plots.roc_plot(os.path.join(eval_dir, ROC_FILE), labels, scores[default_lambda], title=title, auroc=auroc,
+                   threshold=threshold)
+    plots.histogram_plot(os.path.join(eval_dir, HISTOGRAM_FILE), labels, scores[default_lambda],
+                         threshold=threshold, title=title)
+    _examples(os.path.join(eval_dir, EXAMPLES_FILE), scorer, spec, files, default_lambda, settings, title)
+
+    record = settings_record(settings, config, checkpoint_path, lambdas)
+    record.update({"step": step, "checkpoint_path": checkpoint_path, "data_dir": os.path.abspath(data_dir),
+                   "category": config.category, "category_type": spec.type, "alpha": config.alpha,
+                   "default_lambda": default_lambda, "n_images": n_images, "n_anomalous": int(labels.sum()),
+                   "has_masks": bool(files.has_masks),
+                   "smoothing_sigma_px": sigma, "pixel_metric_size": pixel_size if pixel else None})
+    with open(os.path.join(eval_dir, SETTINGS_FILE), "w") as handle:
+        json.dump(record, handle, indent=2)
+        handle.write("\n")
+    return EvalSummary(run_dir=run_dir, eval_dir=eval_dir, category=config.category, category_type=spec.type,
+                       alpha=float(config.alpha), step=step, weights=settings.weights,
+                       checkpoint=settings.checkpoint, feature_layer=feature_layer, default_lambda=default_lambda,
+                       metrics=reports.read_metrics(os.path.join(eval_dir, METRICS_FILE)), n_images=n_images,
+                       n_anomalous=int(labels.sum()), has_masks=bool(files.has_masks))
+
+
+def _examples(path, scorer, spec, files, default_lambda, settings, title):
+    indices = _example_indices(files.test_items)
+    subset = dataclasses.replace(files, test_items=[files.test_items[i] for i in indices])
+    chunk = next(iter_test_chunks(spec, subset, chunk_size=len(indices)))
+    out = scorer.score_images(chunk["image"], spec.image_size, lambdas=(default_lambda,),
+                              batch_size=int(settings.batch_size), keep_reconstructions=True)
+    titles = [f"{d}\nA = {s:.4g}" for d, s in zip(chunk["defect_type"], out["scores"][default_lambda])]
+    plots.examples_plot(path, chunk["image_uint8"], out["reconstruction"], out["anomaly_map"], titles,
+                        masks=chunk["mask"] if files.has_masks else None, title=title)
+
+
+# ---------------------------------------------------------------------------------------------- reuse, summary
+
+
+def load_evaluation(run_dir, settings=None):
+    """The EvalSummary of an existing evaluation made with the same settings and checkpoint, else None."""
+    settings = (settings or EvalSettings()).validate()
+    config, _ = TrainConfig.load(run_dir)
+    eval_dir = settings.output or default_output_dir(run_dir, settings, config)
+    settings_path = os.path.join(eval_dir, SETTINGS_FILE)
+    metrics_path = os.path.join(eval_dir, METRICS_FILE)
+    if not (os.path.isfile(settings_path) and os.path.isfile(metrics_path)):
+        return None
+    try:
+        with open(settings_path) as handle:
+            saved = json.load(handle)
+    except (OSError, json.JSONDecodeError):
+        return None
+    checkpoint_path = find_checkpoint(run_dir, settings.checkpoint)
+    lambdas = resolve_lambdas(settings.lambdas, config.score_lambda)
+    wanted = settings_record(settings, config, checkpoint_path, lambdas)
+    if any(saved.get(key) != value for key, value in wanted.items()):
+        return None
+    return EvalSummary(run_dir=os.fspath(run_dir), eval_dir=eval_dir, category=config.category,
+                       category_type=saved["category_type"], alpha=float(config.alpha), step=int(saved["step"]),
+                       weights=settings.weights, checkpoint=settings.checkpoint,
+                       feature_layer=wanted["feature_layer"], default_lambda=float(config.score_lambda),
+                       metrics=reports.read_metrics(metrics_path), n_images=int(saved["n_images"]),
+                       n_anomalous=int(saved["n_anomalous"]), has_masks=bool(saved["has_masks"]), reused=True)
+
+
+def _fmt(value, digits=3):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def format_summary(summary):
+    """A few lines: the metrics at the default lambda, the best lambda on the test set, where the files are."""
+    row = summary.at_default()
+    n_good = summary.n_images - summary.n_anomalous
+    lines = [f"{summary.run_dir}: {summary.category} ({summary.category_type}), {summary.weights} weights of step "
+             f"{summary.step}, feature layer {summary.feature_layer}; {summary.n_images} test images "
+             f"({n_good} good, {summary.n_anomalous} anomalous)"]
+    text = (f"  lambda {summary.default_lambda:g}: image AUROC {_fmt(row['image_auroc'])}, max balanced accuracy "
+            f"{_fmt(row['balanced_accuracy'])} (threshold {row['threshold']:.6g})")
+    if row["pixel_auroc"] is not None:
+        text += f", pixel AUROC {_fmt(row['pixel_auroc'])}, AUPRO {_fmt(row['aupro'])}"
+    elif not summary.has_masks:
+        text += "; no masks, so no pixel metrics"
+    lines.append(text)
+    best = max(summary.metrics, key=lambda r: r["image_auroc"])
+    if abs(best["lambda"] - summary.default_lambda) > 1e-12:
+        lines.append(f"  (best lambda on the test set: {best['lambda']:g} with AUROC {_fmt(best['image_auroc'])}; "
+                     "chosen on the test set, so for reference only)")
+    lines.append(f"  files: {summary.eval_dir}/ ({SCORES_FILE}, {METRICS_FILE}, {PER_DEFECT_FILE}, {ROC_FILE}, "
+                 f"{HISTOGRAM_FILE}, {EXAMPLES_FILE})")
+    return "\n".join(lines)

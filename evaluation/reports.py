@@ -1,0 +1,94 @@
+"""CSV files of one evaluated run (written into <run>/eval/ by evaluation/evaluate_run.py).
+
+scores.csv      one row per test image, in the stable test order of data/files.py:
+                path, defect_type, label (0 good, 1 anomalous), reconstruction_error (L_R, eq. 8),
+                feature_error (L_fD, eq. 9), then score_lambda_<l> (eq. 7) for each lambda, ascending.
+                Textures: L_R and L_fD are the maxima over the image's patches and each score is the maximum
+                over the patches of eq. 7 (so it is not eq. 7 of the two maxima).
+metrics.csv     one row per lambda, ascending: lambda, image_auroc, balanced_accuracy, threshold, pixel_auroc,
+                aupro, weights, checkpoint, step, feature_layer. Pixel metrics do not depend on lambda (the
+                anomaly map is the per-pixel L1 error) and repeat on every row; empty without masks.
+per_defect.csv  lambda, defect_type, n (anomalous images of that type), auroc (good images vs that type).
+
+Floats are written with repr (shortest round-trip form), so reading the files back gives the exact values the
+metrics were computed from.
+"""
+import csv
+import os
+
+import numpy as np
+
+SCORE_FIELDS = ("path", "defect_type", "label", "reconstruction_error", "feature_error")
+METRIC_FIELDS = ("lambda", "image_auroc", "balanced_accuracy", "threshold", "pixel_auroc", "aupro", "weights",
+                 "checkpoint", "step", "feature_layer")
+PER_DEFECT_FIELDS = ("lambda", "defect_type", "n", "auroc")
+
+
+def score_column(score_lambda) -> str:
+    """Column name of a lambda's score, e.g. score_lambda_0.1 (same as the training job's holdout_scores.csv)."""
+    return f"score_lambda_{float(score_lambda):g}"
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return value
+
+
+def _write(path, fields, rows):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(fields)
+        for row in rows:
+            writer.writerow([_cell(row.get(name)) for name in fields])
+    return path
+
+
+def write_scores(path, paths, defect_types, labels, reconstruction_error, feature_error, scores):
+    """scores: {lambda: per-image scores}; columns for the lambdas in ascending order."""
+    lambdas = sorted(scores)
+    fields = SCORE_FIELDS + tuple(score_column(lam) for lam in lambdas)
+    rows = []
+    for i, image_path in enumerate(paths):
+        row = {"path": str(image_path), "defect_type": str(defect_types[i]), "label": int(labels[i]),
+               "reconstruction_error": float(reconstruction_error[i]), "feature_error": float(feature_error[i])}
+        for lam in lambdas:
+            row[score_column(lam)] = float(scores[lam][i])
+        rows.append(row)
+    return _write(path, fields, rows)
+
+
+def write_metrics(path, rows):
+    """rows: dicts with the METRIC_FIELDS keys (None = empty cell)."""
+    return _write(path, METRIC_FIELDS, sorted(rows, key=lambda r: r["lambda"]))
+
+
+def write_per_defect(path, rows):
+    """rows: dicts with the PER_DEFECT_FIELDS keys."""
+    return _write(path, PER_DEFECT_FIELDS, sorted(rows, key=lambda r: (r["lambda"], r["defect_type"])))
+
+
+def _float_or_none(text):
+    return None if text in ("", None) else float(text)
+
+
+def read_metrics(path):
+    """metrics.csv back as a list of dicts (floats for the metric columns, None for empty cells)."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for name in ("lambda", "image_auroc", "balanced_accuracy", "threshold", "pixel_auroc", "aupro"):
+            row[name] = _float_or_none(row.get(name))
+        row["step"] = int(row["step"]) if row.get("step") not in ("", None) else None
+    return rows
+
+
+def metrics_at(rows, score_lambda):
+    """The metrics.csv row of one lambda (rows from read_metrics), or None."""
+    for row in rows:
+        if row["lambda"] is not None and abs(row["lambda"] - float(score_lambda)) < 1e-12:
+            return row
+    return None

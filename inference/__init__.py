@@ -1,0 +1,1 @@
+"""Prediction on new images (predict.py) and SavedModel export (export.py) of a trained run."""

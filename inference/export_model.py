@@ -1,0 +1,141 @@
+"""Export a trained run as a self-contained TensorFlow SavedModel: the library behind export.py.
+
+The SavedModel holds the encoder, generator and critic weights of the run and one tf.function,
+`serve(images)`, that does the whole test-time pipeline of predict.py in TensorFlow ops:
+  resize to image_size (tf.image.resize bilinear, antialias=True, then round and clip: data/images.resize_uint8),
+  x / 127.5 - 1, the non-overlapping patch grid (data/patches.to_patches; one patch for objects), E, G,
+  the critic features (config.feature_layer), eq. 7-9 per patch, max over patches, stitched per-pixel L1 maps.
+Loading needs only TensorFlow (tf.saved_model.load); none of this repository's code.
+"""
+import json
+import os
+
+import tensorflow as tf
+
+from data.patches import stitch_patches, to_patches
+from errors import ConfigError
+from inference.predict_images import Predictor
+from inference.threshold import DEFAULT_QUANTILE
+from models import losses
+
+README_FILE = "README.txt"
+INFO_FILE = "export_info.json"
+
+
+class AnomalyModel(tf.Module):
+    """E, G and the critic of a run with the `serve` function (see the module docstring)."""
+
+    def __init__(self, encoder, generator, critic, image_size, patch_size, score_lambda, feature_layer,
+                 threshold=None):
+        super().__init__(name="cbigan_anomaly_model")
+        self.encoder, self.generator, self.critic = encoder, generator, critic
+        self._image_size, self._patch_size = int(image_size), int(patch_size)
+        self._score_lambda = float(score_lambda)
+        self._feature_layer = feature_layer
+        self._threshold = None if threshold is None else float(threshold)
+        # Metadata readable from the loaded object (loaded.image_size.numpy() ...).
+        self.image_size = tf.Variable(self._image_size, trainable=False, name="image_size")
+        self.patch_size = tf.Variable(self._patch_size, trainable=False, name="patch_size")
+        self.score_lambda = tf.Variable(self._score_lambda, trainable=False, name="score_lambda")
+        if self._threshold is not None:
+            self.threshold = tf.Variable(self._threshold, trainable=False, name="threshold")
+        self.serve = tf.function(self._serve, input_signature=[
+            tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
+
+    def _serve(self, images):
+        s, p, lam = self._image_size, self._patch_size, self._score_lambda
+        n_patches = (s // p) ** 2
+        resized = tf.image.resize(tf.cast(images, tf.float32), (s, s), method="bilinear", antialias=True)
+        x = tf.clip_by_value(tf.round(resized), 0.0, 255.0) / 127.5 - 1.0            # resize_uint8, [-1, 1]
+        batch = tf.shape(x)[0]
+        inputs = tf.reshape(to_patches(x, p), [-1, p, p, 3])                          # (N * P, p, p, 3)
+        z = self.encoder(inputs, training=False)
+        reconstruction = self.generator(z, training=False)
+        reconstruction_error = losses.l1_per_sample(inputs, reconstruction)           # eq. 8
+        feature_error = losses.l1_per_sample(                                         # eq. 9
+            self.critic.features(inputs, z, self._feature_layer),
+            self.critic.features(reconstruction, z, self._feature_layer))
+        per_patch_r = tf.reshape(reconstruction_error, [batch, n_patches])
+        per_patch_f = tf.reshape(feature_error, [batch, n_patches])
+        error_map = tf.reduce_sum(tf.abs(inputs - reconstruction), axis=-1)
+        error_map = tf.reshape(error_map, [batch, n_patches, p, p, 1])
+        out = {
+            "score": tf.reduce_max((1.0 - lam) * per_patch_r + lam * per_patch_f, axis=1),   # eq. 7
+            "reconstruction_error": tf.reduce_max(per_patch_r, axis=1),
+            "feature_error": tf.reduce_max(per_patch_f, axis=1),
+            "anomaly_map": stitch_patches(error_map, s)[..., 0],
+        }
+        if self._threshold is not None:
+            out["threshold"] = tf.constant(self._threshold, tf.float32)
+        return out
+
+
+def _readme(info):
+    threshold = (info["threshold_source"] if info["threshold"] is not None
+                 else "none (the run has no held-out scores and no --threshold was given); the output has no "
+                      "\"threshold\" key")
+    return f"""CBiGAN anomaly detector exported from {info['run_dir']} (step {info['step']}, {info['weights']} weights)
+Category {info['category']} ({info['type']}): images are resized to {info['image_size']}x{info['image_size']}; the model
+sees {info['patch_size']}x{info['patch_size']} inputs ({info['patches_per_image']} patch(es) per image).
+
+Load with TensorFlow only (no code of the training repository is needed):
+
+    import tensorflow as tf
+    model = tf.saved_model.load("{os.path.basename(os.path.normpath(info['output_dir']))}")
+    out = model.serve(images)        # or model.signatures["serving_default"](images=images)
+
+Input  images: uint8 tensor [N, H, W, 3] (RGB; repeat gray images to 3 channels). Any H and W, the same for
+       all images of one call (call once per size, or resize/pad yourself). The model resizes to
+       {info['image_size']}x{info['image_size']} (bilinear, antialiased, rounded to uint8 levels), scales to [-1, 1] and cuts
+       the patch grid itself. Large N uses proportionally more memory: pass batches.
+Output dict of tensors:
+  score                 float32 [N]  anomaly score of eq. 7 at lambda {info['score_lambda']:g} (textures: max over patches);
+                                     higher = more anomalous
+  reconstruction_error  float32 [N]  L_R of eq. 8 (max over patches)
+  feature_error         float32 [N]  L_fD of eq. 9 (max over patches, critic features "{info['feature_layer']}")
+  anomaly_map           float32 [N, {info['image_size']}, {info['image_size']}]  per-pixel L1 error |x - G(E(x))| summed over
+                                     channels, on the resized image (patches stitched); resize it to H x W to overlay
+  threshold             float32 []   decision threshold: anomalous when score > threshold
+Threshold: {threshold}
+Variables: model.image_size, model.patch_size, model.score_lambda (and model.threshold when present).
+"""
+
+
+def export_run(run_dir, output_dir, weights="ema", score_lambda=None, threshold=None,
+               threshold_quantile=DEFAULT_QUANTILE, checkpoint="latest", overwrite=False, log=print):
+    """Write the SavedModel of run_dir into output_dir, with README.txt and export_info.json. Returns the info
+    dict. The threshold is optional here: a run without holdout_scores.csv exports without one (a warning)."""
+    if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
+        raise ConfigError(f"--output={output_dir} exists and is not empty: choose another folder or pass "
+                          "--overwrite")
+    predictor = Predictor(run_dir, weights, score_lambda, checkpoint)
+    try:
+        chosen = predictor.threshold(threshold, threshold_quantile)
+    except ConfigError as err:
+        log(f"warning: exporting without a threshold: {err}")
+        chosen = None
+    restored, spec, config = predictor.restored, predictor.spec, predictor.config
+    encoder, generator = restored.model.networks(weights)
+    module = AnomalyModel(encoder, generator, restored.model.critic, spec.image_size, spec.patch_size,
+                          predictor.score_lambda, config.feature_layer, None if chosen is None else chosen.value)
+    concrete = module.serve.get_concrete_function()
+    os.makedirs(output_dir, exist_ok=True)
+    tf.saved_model.save(module, output_dir, signatures={"serving_default": concrete})
+    info = {
+        "run_dir": os.path.abspath(run_dir), "output_dir": os.path.abspath(output_dir),
+        "checkpoint": restored.checkpoint_path, "step": restored.step, "weights": weights,
+        "category": config.category, "type": spec.type, "image_size": spec.image_size,
+        "patch_size": spec.patch_size, "patches_per_image": spec.patches_per_image,
+        "score_lambda": predictor.score_lambda, "feature_layer": config.feature_layer,
+        "threshold": None if chosen is None else chosen.value,
+        "threshold_source": None if chosen is None else chosen.describe(),
+        "input": "uint8 [N, H, W, 3]", "outputs": sorted(concrete.structured_outputs),
+    }
+    with open(os.path.join(output_dir, INFO_FILE), "w") as handle:
+        json.dump(info, handle, indent=2)
+        handle.write("\n")
+    with open(os.path.join(output_dir, README_FILE), "w") as handle:
+        handle.write(_readme(info))
+    log(f"exported {run_dir} (step {restored.step}, {weights} weights, lambda {predictor.score_lambda:g}, "
+        f"{'no threshold' if chosen is None else chosen.describe()}) to {output_dir}")
+    return info

@@ -1,0 +1,273 @@
+"""Scoring new images with a trained run: the library behind predict.py.
+
+Inputs are files, folders (searched recursively for .png/.jpg/.jpeg/.bmp, hidden files skipped) and glob
+patterns (matches filtered to those extensions; a matched folder is searched like a folder). A file named
+explicitly is always tried, whatever its extension. The same file reached twice is scored once.
+
+Each image goes through the test-time pipeline of data/streams.py: read_image (any PNG/JPEG/BMP, gray/RGB/RGBA,
+8/16 bit -> uint8 RGB), resize_uint8 to spec.image_size, the patch grid (objects: one patch = the whole image),
+x / 127.5 - 1. Scores come from evaluation.scoring.Scorer (eq. 7-9; textures: max over patches).
+
+Unreadable files (corrupt, truncated, unsupported, missing) are reported on stderr and skipped: they are not
+rows of predictions.csv (every row there has numbers) but are listed with the reason in skipped.csv next to it.
+
+Outputs in the output folder (default <run>/predictions/):
+  predictions.csv  path, score, verdict (anomalous|good), threshold, lambda, reconstruction_error, feature_error
+  skipped.csv      path, reason (only when something was skipped)
+  heatmaps/        with heatmaps: <relative path of the input>.heatmap.png, the relative path taken from the
+                   deepest folder containing all inputs, so equal names in different folders do not collide
+"""
+import csv
+import dataclasses
+import glob
+import os
+import sys
+import time
+from typing import List, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from data.files import IMAGE_EXTENSIONS
+from data.images import read_image, resize_uint8
+from data.patches import to_patches_numpy
+from errors import ConfigError, DatasetError
+from evaluation.scoring import Scorer
+from inference import threshold as thresholds
+from training.restore import restore_run
+
+PREDICTIONS_FILE = "predictions.csv"
+SKIPPED_FILE = "skipped.csv"
+HEATMAP_DIR = "heatmaps"
+HEATMAP_SUFFIX = ".heatmap.png"
+COLUMNS = ("path", "score", "verdict", "threshold", "lambda", "reconstruction_error", "feature_error")
+GLOB_CHARS = "*?["
+
+
+def _is_image_name(name):
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _walk_images(folder):
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(os.path.join(root, f) for f in sorted(files) if _is_image_name(f))
+    return found
+
+
+def expand_inputs(inputs) -> Tuple[List[str], List[Tuple[str, str]]]:
+    """(image paths in order, without duplicates; [(input, problem)] for inputs that gave nothing)."""
+    paths, problems, seen = [], [], set()
+
+    def add(path):
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            paths.append(path)
+
+    for item in inputs:
+        item = os.fspath(item)
+        if os.path.isdir(item):
+            found = _walk_images(item)
+            if not found:
+                problems.append((item, f"folder has no {'/'.join(IMAGE_EXTENSIONS)} images"))
+            for path in found:
+                add(path)
+        elif os.path.isfile(item):
+            add(item)
+        elif any(ch in item for ch in GLOB_CHARS):
+            matches = sorted(glob.glob(item, recursive=True))
+            found = []
+            for match in matches:
+                if os.path.isdir(match):
+                    found.extend(_walk_images(match))
+                elif os.path.isfile(match) and _is_image_name(os.path.basename(match)):
+                    found.append(match)
+            if not found:
+                problems.append((item, f"pattern matches no {'/'.join(IMAGE_EXTENSIONS)} images"))
+            for path in found:
+                add(path)
+        else:
+            problems.append((item, "no such file or folder"))
+    return paths, problems
+
+
+def preprocess(image_uint8, spec):
+    """uint8 H x W x 3 -> the model inputs of one image: float32 (P, p, p, 3) in [-1, 1] (as data/streams.py)."""
+    resized = resize_uint8(image_uint8, spec.image_size)
+    return to_patches_numpy(resized, spec.patch_size).astype(np.float32) / 127.5 - 1.0
+
+
+def heatmap_names(paths, folder):
+    """{path: heatmap file}: the path relative to the deepest folder holding all inputs, + HEATMAP_SUFFIX."""
+    if not paths:
+        return {}
+    absolute = [os.path.abspath(p) for p in paths]
+    base = os.path.commonpath([os.path.dirname(p) for p in absolute])
+    return {p: os.path.join(folder, os.path.relpath(a, base) + HEATMAP_SUFFIX) for p, a in zip(paths, absolute)}
+
+
+def overlay_heatmap(image_uint8, anomaly_map, vmax=None):
+    """The anomaly map (S x S, per-pixel L1 error) resized to the image's H x W (bilinear, antialiased),
+    scaled by vmax (default: its own maximum), coloured with inferno and blended over the image with an
+    opacity growing with the error (0.2 at zero error to 0.7 at vmax): uint8 H x W x 3."""
+    from matplotlib import colormaps
+
+    h, w = image_uint8.shape[:2]
+    resized = tf.image.resize(np.asarray(anomaly_map, np.float32)[:, :, None], (h, w), method="bilinear",
+                              antialias=True).numpy()[:, :, 0]
+    scale = float(vmax) if vmax else float(max(resized.max(), 1e-12))
+    level = np.clip(resized / scale, 0.0, 1.0)
+    colour = colormaps["inferno"](level)[..., :3] * 255.0
+    alpha = (0.2 + 0.5 * level)[..., None]
+    blended = (1.0 - alpha) * image_uint8.astype(np.float32) + alpha * colour
+    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+
+@dataclasses.dataclass
+class PredictionSummary:
+    output_dir: str
+    predictions_csv: str
+    threshold: thresholds.Threshold
+    score_lambda: float
+    n_scored: int
+    n_anomalous: int
+    skipped: List[Tuple[str, str]]
+    heatmaps: List[str]
+
+    def line(self):
+        return (f"scored {self.n_scored} image(s): {self.n_anomalous} anomalous, "
+                f"{self.n_scored - self.n_anomalous} good, {len(self.skipped)} skipped "
+                f"({self.threshold.describe()}, lambda {self.score_lambda:g}); results in {self.predictions_csv}")
+
+
+class Predictor:
+    """A restored run with a Scorer, scoring uint8 images or image files at one lambda."""
+
+    def __init__(self, run_dir, weights="ema", score_lambda=None, checkpoint="latest"):
+        if weights not in ("ema", "last"):
+            raise ConfigError(f"--weights must be ema or last, got {weights!r}")
+        self.restored = restore_run(run_dir, checkpoint)
+        self.config, self.spec = self.restored.config, self.restored.spec
+        self.weights = weights
+        self.score_lambda = float(self.config.score_lambda if score_lambda is None else score_lambda)
+        if not 0.0 <= self.score_lambda <= 1.0:
+            raise ConfigError(f"--score_lambda must be in [0, 1], got {self.score_lambda}")
+        self.scorer = Scorer(self.restored.model, weights=weights, feature_layer=self.config.feature_layer)
+
+    def score_inputs(self, inputs, batch_size=64):
+        """Model inputs (N, P, p, p, 3) in [-1, 1] -> dict score, reconstruction_error, feature_error,
+        anomaly_map (N, S, S)."""
+        out = self.scorer.score_images(np.asarray(inputs, np.float32), self.spec.image_size,
+                                       lambdas=(self.score_lambda,), batch_size=batch_size)
+        return {"score": out["scores"][self.score_lambda], "reconstruction_error": out["reconstruction_error"],
+                "feature_error": out["feature_error"], "anomaly_map": out["anomaly_map"]}
+
+    def score_files(self, paths, batch_size=64):
+        """Scores of readable image files (DatasetError on the first unreadable one)."""
+        scores = []
+        for start in range(0, len(paths), 32):
+            inputs = np.stack([preprocess(read_image(p), self.spec) for p in paths[start:start + 32]])
+            scores.append(self.score_inputs(inputs, batch_size)["score"])
+        return np.concatenate(scores) if scores else np.zeros((0,), np.float32)
+
+    def threshold(self, explicit=None, quantile=thresholds.DEFAULT_QUANTILE):
+        """The decision threshold (inference/threshold.py). The stored held-out scores are EMA scores at
+        DEFAULT_LAMBDAS; other weights or lambdas rescore the held-out images listed there."""
+        def rescore(paths):
+            try:
+                return self.score_files(paths)
+            except DatasetError as err:
+                raise ConfigError(f"cannot rescore the held-out images for the threshold ({err}); pass "
+                                  "--threshold=<value>") from None
+
+        needs_rescore = self.weights != "ema"
+        if explicit is None and not needs_rescore:
+            table = thresholds.read_holdout(self.restored.run_dir)
+            needs_rescore = thresholds.lambda_column(table, self.score_lambda) is None
+        return thresholds.choose_threshold(self.restored.run_dir, self.score_lambda, quantile, explicit,
+                                           rescore=rescore if needs_rescore else None)
+
+
+def _remove_if_present(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def predict(run_dir, inputs, output_dir=None, weights="ema", score_lambda=None, threshold=None,
+            threshold_quantile=thresholds.DEFAULT_QUANTILE, heatmaps=False, heatmap_vmax=None,
+            batch_size=32, checkpoint="latest", stderr=None, log=print) -> PredictionSummary:
+    """Score image files/folders/globs with the run in run_dir; write predictions.csv (+ skipped.csv,
+    heatmaps/) into output_dir (default <run_dir>/predictions). Returns a PredictionSummary."""
+    stderr = stderr or sys.stderr
+    if batch_size <= 0:
+        raise ConfigError(f"--batch_size must be positive, got {batch_size}")
+    paths, problems = expand_inputs(inputs)
+    for item, problem in problems:
+        print(f"warning: {item}: {problem}", file=stderr)
+    if not paths:
+        raise ConfigError("no images to score: pass image files, folders or glob patterns "
+                          f"({'/'.join(IMAGE_EXTENSIONS)})")
+    predictor = Predictor(run_dir, weights, score_lambda, checkpoint)
+    chosen = predictor.threshold(threshold, threshold_quantile)
+    output_dir = output_dir or os.path.join(run_dir, "predictions")
+    os.makedirs(output_dir, exist_ok=True)
+    csv_path = os.path.join(output_dir, PREDICTIONS_FILE)
+    names = heatmap_names(paths, os.path.join(output_dir, HEATMAP_DIR)) if heatmaps else {}
+    skipped, written, n_scored, n_anomalous = list(problems), [], 0, 0
+    show_progress = len(paths) > batch_size
+    started = time.monotonic()
+    log(f"scoring {len(paths)} image(s) with {run_dir} (step {predictor.restored.step}, {weights} weights, "
+        f"lambda {predictor.score_lambda:g}, {chosen.describe()})")
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for start in range(0, len(paths), batch_size):
+            chunk, originals, inputs = [], [], []
+            for path in paths[start:start + batch_size]:
+                try:
+                    image = read_image(path)
+                except DatasetError as err:
+                    print(f"skipped: {err}", file=stderr)
+                    skipped.append((path, str(err)))
+                    continue
+                chunk.append(path)
+                originals.append(image if heatmaps else None)
+                inputs.append(preprocess(image, predictor.spec))
+            if not chunk:
+                continue
+            out = predictor.score_inputs(np.stack(inputs))
+            verdicts = thresholds.verdicts(out["score"], chosen.value)
+            for i, path in enumerate(chunk):
+                writer.writerow([path, f"{out['score'][i]:.9g}", verdicts[i], f"{chosen.value:.9g}",
+                                 f"{predictor.score_lambda:g}", f"{out['reconstruction_error'][i]:.9g}",
+                                 f"{out['feature_error'][i]:.9g}"])
+                if heatmaps:
+                    target = names[path]
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    Image.fromarray(overlay_heatmap(originals[i], out["anomaly_map"][i], heatmap_vmax)).save(target)
+                    written.append(target)
+            handle.flush()
+            n_scored += len(chunk)
+            n_anomalous += int(np.sum(verdicts == "anomalous"))
+            if show_progress:
+                done = min(start + batch_size, len(paths))
+                rate = done / max(time.monotonic() - started, 1e-9)
+                print(f"{done}/{len(paths)} images ({rate:.1f} img/s), {n_anomalous} anomalous so far",
+                      file=stderr, flush=True)
+    skipped_path = os.path.join(output_dir, SKIPPED_FILE)
+    if skipped:
+        with open(skipped_path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["path", "reason"])
+            writer.writerows(skipped)
+    else:
+        _remove_if_present(skipped_path)  # a stale list from an earlier prediction into the same folder
+    summary = PredictionSummary(output_dir, csv_path, chosen, predictor.score_lambda, n_scored, n_anomalous,
+                                skipped, written)
+    log(summary.line())
+    return summary

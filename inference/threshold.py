@@ -1,0 +1,122 @@
+"""The decision threshold of predict.py and export.py, chosen without test labels.
+
+At the end of training, training/loop.py scores a held-out slice of the train/good images (every k-th image,
+TrainConfig.threshold_holdout) and writes <run>/holdout_scores.csv (path, reconstruction_error, feature_error,
+score_lambda_<l> for l in evaluation.scoring.DEFAULT_LAMBDAS; EMA weights). The default threshold is a high
+quantile of those good scores (DEFAULT_QUANTILE, numpy's "linear" interpolation); an image is anomalous when
+its score is strictly greater than the threshold. An explicit value (--threshold) overrides it.
+
+Trade-off: the quantile only sees good images, so it bounds the false-alarm rate on images like the held-out
+ones (about 1 - q of them would be flagged) and says nothing about how many defects are caught. A higher q
+gives fewer false alarms and misses more subtle defects; a lower q flags more. With few held-out images the
+high quantiles all sit between the two largest scores (q = 0.99 with 10 images is 0.91 of the way from the
+second largest to the largest), so the threshold is close to the held-out maximum and noisy: hold out more
+images (--threshold_holdout) or set --threshold from your own validation data when that matters.
+"""
+import csv
+import dataclasses
+import math
+import os
+from typing import Optional
+
+import numpy as np
+
+from errors import ConfigError
+from training.loop import HOLDOUT_SCORES_FILE
+
+DEFAULT_QUANTILE = 0.99
+SCORE_COLUMN_PREFIX = "score_lambda_"
+
+
+@dataclasses.dataclass(frozen=True)
+class Threshold:
+    value: float
+    source: str                       # "explicit" | "holdout quantile"
+    quantile: Optional[float] = None  # for "holdout quantile"
+    n_holdout: int = 0
+
+    def describe(self):
+        if self.source == "explicit":
+            return f"threshold {self.value:.9g} (explicit)"
+        return (f"threshold {self.value:.9g} (quantile {self.quantile:g} of {self.n_holdout} held-out good "
+                "training images)")
+
+
+def quantile_threshold(scores, quantile=DEFAULT_QUANTILE):
+    """The `quantile` (linear interpolation) of good scores."""
+    scores = np.asarray(scores, np.float64)
+    if scores.size == 0:
+        raise ConfigError("no held-out scores to choose a threshold from: pass --threshold=<value>")
+    if not 0.0 <= quantile <= 1.0:
+        raise ConfigError(f"--threshold_quantile must be in [0, 1], got {quantile}")
+    return float(np.quantile(scores, quantile, method="linear"))
+
+
+def holdout_path(run_dir):
+    return os.path.join(run_dir, HOLDOUT_SCORES_FILE)
+
+
+def read_holdout(run_dir):
+    """holdout_scores.csv as {"path": [...], column: float64 array}; ConfigError when the run has none."""
+    path = holdout_path(run_dir)
+    if not os.path.isfile(path):
+        raise ConfigError(f"{run_dir} has no {HOLDOUT_SCORES_FILE} (trained with --threshold_holdout=0, or "
+                          "training did not finish): pass --threshold=<value> to choose the decision threshold")
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ConfigError(f"{path} has no rows: pass --threshold=<value> to choose the decision threshold")
+    table = {"path": [row["path"] for row in rows]}
+    for column in rows[0]:
+        if column != "path":
+            try:
+                table[column] = np.array([float(row[column]) for row in rows], np.float64)
+            except (TypeError, ValueError) as err:
+                raise ConfigError(f"{path}: column {column} is not numeric ({err}); retrain or pass "
+                                  "--threshold=<value>") from None
+    return table
+
+
+def lambda_column(table, score_lambda):
+    """The score_lambda_<l> column of a read_holdout table matching score_lambda, or None."""
+    for column in table:
+        if column.startswith(SCORE_COLUMN_PREFIX):
+            try:
+                value = float(column[len(SCORE_COLUMN_PREFIX):])
+            except ValueError:
+                continue
+            if math.isclose(value, score_lambda, rel_tol=0.0, abs_tol=1e-9):
+                return table[column]
+    return None
+
+
+def choose_threshold(run_dir, score_lambda, quantile=DEFAULT_QUANTILE, explicit=None, rescore=None):
+    """The decision threshold for scores at score_lambda.
+
+    explicit: a value that overrides everything (the run needs no holdout_scores.csv then).
+    rescore: optional callable(paths) -> scores at score_lambda, used instead of the stored columns (for
+    --weights=last, whose scores the stored EMA columns do not describe) or when the CSV has no column for
+    score_lambda (texture scores are a max over patches, so they cannot be recombined from the stored maxima).
+    """
+    if explicit is not None:
+        if not math.isfinite(explicit):
+            raise ConfigError(f"--threshold must be a finite number, got {explicit}")
+        return Threshold(float(explicit), "explicit")
+    table = read_holdout(run_dir)
+    scores = None if rescore is not None else lambda_column(table, score_lambda)
+    if scores is None:
+        if rescore is None:
+            raise ConfigError(f"{holdout_path(run_dir)} has no column for lambda {score_lambda:g}: use one of "
+                              "its score_lambda_* values or pass --threshold=<value>")
+        missing = [p for p in table["path"] if not os.path.isfile(p)]
+        if missing:
+            raise ConfigError(f"held-out image {missing[0]} listed in {holdout_path(run_dir)} is not found "
+                              f"(needed to rescore for lambda {score_lambda:g} / these weights): run from the "
+                              "training folder or pass --threshold=<value>")
+        scores = np.asarray(rescore(table["path"]), np.float64)
+    return Threshold(quantile_threshold(scores, quantile), "holdout quantile", float(quantile), len(scores))
+
+
+def verdicts(scores, threshold):
+    """'anomalous' where score > threshold, else 'good'."""
+    return np.where(np.asarray(scores) > threshold, "anomalous", "good")

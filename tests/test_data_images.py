@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from data.images import read_image, read_mask, resize_mask, resize_uint8, to_model_range
+from errors import DatasetError
+from tests.fixtures_images import pattern, save_image
+
+
+@pytest.mark.parametrize("ext, mode", [("png", "RGB"), ("bmp", "RGB"), ("png", "RGBA"), ("png", "L"),
+                                       ("bmp", "L"), ("png", "I;16")])
+def test_lossless_formats_decode_exactly(tmp_path, ext, mode):
+    rgb = pattern(13, 21, seed=3)
+    path = str(tmp_path / f"x.{ext}")
+    save_image(path, rgb, mode)
+    out = read_image(path)
+    assert out.dtype == np.uint8 and out.shape == (13, 21, 3)
+    expected = rgb if mode in ("RGB", "RGBA") else np.repeat(rgb[..., :1], 3, axis=2)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_sixteen_bit_scaling_uses_full_range(tmp_path):
+    values = np.array([[0, 128, 255, 256, 32767, 65535]], np.uint16)
+    path = str(tmp_path / "deep.png")
+    Image.fromarray(values).save(path)
+    out = read_image(path)[0, :, 0]
+    np.testing.assert_array_equal(out, [0, 0, 1, 1, 127, 255])  # round(v / 257)
+
+
+@pytest.mark.parametrize("ext, mode", [("jpg", "RGB"), ("jpeg", "L"), ("png", "P")])
+def test_lossy_and_palette_formats_are_close(tmp_path, ext, mode):
+    rgb = pattern(32, 24, seed=1)
+    path = str(tmp_path / f"x.{ext}")
+    save_image(path, rgb, mode)
+    out = read_image(path)
+    expected = rgb if mode != "L" else np.repeat(rgb[..., :1], 3, axis=2)
+    assert out.shape == (32, 24, 3) and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - expected).mean() < 12
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", "truncated"])
+def test_corrupt_files_raise_dataset_error_naming_file(tmp_path, content):
+    path = tmp_path / "broken.png"
+    if content == "truncated":
+        save_image(str(path), pattern(64, 64), "RGB")
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(DatasetError) as err:
+        read_image(str(path))
+    message = str(err.value)
+    assert str(path) in message and "\n" not in message
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        read_image(str(tmp_path / "gone.png"))
+
+
+def test_read_mask_nonzero_is_defect(tmp_path):
+    m = np.zeros((5, 7), np.uint8)
+    m[1, 2] = 255
+    m[3, 4] = 1
+    Image.fromarray(m).save(tmp_path / "m.png")
+    rgb = np.zeros((5, 7, 3), np.uint8)
+    rgb[0, 0, 2] = 9
+    Image.fromarray(rgb).save(tmp_path / "rgb_mask.png")
+    out = read_mask(str(tmp_path / "m.png"))
+    assert out.dtype == bool and out.shape == (5, 7) and out.sum() == 2 and out[1, 2] and out[3, 4]
+    assert read_mask(str(tmp_path / "rgb_mask.png")).sum() == 1
+
+
+def test_resize_uint8_matches_tf_antialiased_bilinear():
+    img = pattern(50, 70, seed=2)
+    out = resize_uint8(img, 32)
+    ref = tf.image.resize(tf.cast(img, tf.float32), (32, 32), method="bilinear", antialias=True).numpy()
+    assert out.dtype == np.uint8 and out.shape == (32, 32, 3)
+    np.testing.assert_array_equal(out, np.clip(np.rint(ref), 0, 255).astype(np.uint8))
+    # a constant image stays constant (no dark border from the filter)
+    assert np.all(resize_uint8(np.full((40, 30, 3), 200, np.uint8), 16) == 200)
+
+
+def test_resize_mask_threshold_half():
+    mask = np.zeros((8, 8), bool)
+    mask[:, :4] = True  # left half
+    out = resize_mask(mask, 4)
+    assert out.dtype == np.float32 and set(np.unique(out)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(out, np.repeat([[1, 1, 0, 0]], 4, axis=0))
+    tiny = np.zeros((8, 8), bool)
+    tiny[0, 0] = True  # 1/4 of an output pixel: below half, dropped
+    assert resize_mask(tiny, 4).sum() == 0
+
+
+def test_to_model_range():
+    x = to_model_range(np.array([0, 127, 255], np.uint8)).numpy()
+    assert x.dtype == np.float32
+    np.testing.assert_allclose(x, [-1.0, 127 / 127.5 - 1, 1.0], atol=1e-7)

@@ -1,0 +1,277 @@
+"""evaluate.py end to end on tiny trained runs (c=1, 12 steps): scores.csv, metrics.csv, per_defect.csv and the
+plots of an object and a texture run, the folder-of-runs tables, and the bad-input errors."""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from data.files import find_category
+from errors import ConfigError, DatasetError
+from evaluation import metrics as M
+from evaluation.collect import evaluate_folder, method_label, method_labels
+from evaluation.evaluate_run import (EvalSettings, NoCheckpoint, evaluate_run, format_summary, load_evaluation,
+                                     parse_lambdas)
+from evaluation.scoring import DEFAULT_LAMBDAS, combine
+from tests.conftest import REPO, tiny_config
+from tests.fixtures_images import make_category
+
+TRAIN = dict(steps=12, d_iter=2, log_every=4, checkpoint_every=6, preview_every=0)
+PNG = (("png", "RGB"),)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A dataset root with an object category ("bottle" at 32 px, so the paper's rows show up in the tables) and a
+    custom texture category ("tinytex", 64 px images in 32 px patches), and a folder of runs: one per category
+    (alpha 1e-4 and alpha 0), a run folder without checkpoint and a folder that is no run."""
+    from training.loop import train
+    base = tmp_path_factory.mktemp("evaluate")
+    data = base / "data"
+    make_category(str(data), "bottle", train=8, test={"good": 3, "crack": 2, "hole": 2}, sizes=((32, 32),),
+                  variants=PNG)
+    make_category(str(data), "tinytex", train=6, test={"good": 2, "crack": 2}, sizes=((64, 64),), variants=PNG)
+    runs = base / "runs"
+    obj = train(tiny_config(category="bottle", data_dir=str(data), run_dir=str(runs / "bottle-a"), image_size=32,
+                            alpha=1e-4, **TRAIN), log=lambda *a: None)
+    tex = train(tiny_config(category="tinytex", type="texture", data_dir=str(data), run_dir=str(runs / "tinytex-b"),
+                            image_size=64, patch_size=32, alpha=0.0, **TRAIN), log=lambda *a: None)
+    (runs / "nockpt").mkdir()
+    shutil.copy(Path(obj) / "config.json", runs / "nockpt" / "config.json")
+    (runs / "notes").mkdir()
+    return {"base": base, "data": data, "runs": runs, "obj": obj, "tex": tex}
+
+
+def read_csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def check_png(path, min_side=150):
+    assert os.path.isfile(path), path
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        image.load()
+        pixels = np.asarray(image.convert("RGB"))
+    assert min(pixels.shape[:2]) >= min_side
+    assert pixels.std() > 5  # not a blank canvas
+
+
+def column(rows, name, kind=float):
+    return np.asarray([kind(r[name]) for r in rows])
+
+
+# ---------------------------------------------------------------------------------------------- one run
+
+
+def test_object_run(trained):
+    run = trained["obj"]
+    summary = evaluate_run(run, EvalSettings(), log=lambda *a: None)
+    eval_dir = os.path.join(run, "eval")
+    assert summary.eval_dir == eval_dir and summary.step == 12 and summary.category == "bottle"
+
+    # scores.csv: one row per test image in the stable test order, with labels and defect types
+    rows = read_csv(os.path.join(eval_dir, "scores.csv"))
+    items = find_category(str(trained["data"]), "bottle").test_items
+    assert [r["path"] for r in rows] == [i.path for i in items]
+    assert [r["defect_type"] for r in rows] == ["good"] * 3 + ["crack"] * 2 + ["hole"] * 2
+    assert [int(r["label"]) for r in rows] == [0, 0, 0, 1, 1, 1, 1]
+    lambdas = sorted(DEFAULT_LAMBDAS)
+    assert list(rows[0])[5:] == [f"score_lambda_{lam:g}" for lam in lambdas]
+    assert "score_lambda_0.1" in rows[0] and "score_lambda_1" in rows[0]
+    labels = column(rows, "label", int)
+    defects = column(rows, "defect_type", str)
+    r, f = column(rows, "reconstruction_error"), column(rows, "feature_error")
+    assert (r > 0).all() and (f > 0).all() and not np.allclose(r, f)
+    scores = {lam: column(rows, f"score_lambda_{lam:g}") for lam in lambdas}
+    for lam in lambdas:  # objects: exactly eq. 7 of the two columns
+        np.testing.assert_allclose(scores[lam], combine(r, f, lam), rtol=1e-6)
+
+    # metrics.csv: one row per lambda, equal to the metrics recomputed from scores.csv
+    metrics = read_csv(os.path.join(eval_dir, "metrics.csv"))
+    assert [float(m["lambda"]) for m in metrics] == lambdas
+    for m in metrics:
+        values = scores[float(m["lambda"])]
+        assert float(m["image_auroc"]) == M.image_auroc(labels, values)
+        balanced, threshold = M.max_balanced_accuracy(labels, values)
+        assert float(m["balanced_accuracy"]) == balanced and float(m["threshold"]) == threshold
+        assert (m["weights"], m["checkpoint"], m["step"], m["feature_layer"]) == ("ema", "latest", "12", "first_conv")
+    assert len({m["image_auroc"] for m in metrics}) > 1  # lambda matters (else the columns could be mixed up)
+
+    # pixel metrics: recomputed from the restored model, maps smoothed with sigma 4 * 32 / 256 = 0.5 px
+    from data.streams import test_arrays
+    from evaluation.scoring import Scorer
+    from training.restore import restore_run
+    restored = restore_run(run)
+    test = test_arrays(restored.spec, find_category(str(trained["data"]), "bottle"))
+    maps = Scorer(restored.model).score_images(test["image"], 32, lambdas=(0.1,))["anomaly_map"]
+    maps = M.smooth_maps(maps.astype(np.float32), 0.5)
+    masks = test["mask"] > 0.5
+    assert masks[3:].any(axis=(1, 2)).all() and not masks[:3].any()
+    for m in metrics:
+        assert float(m["pixel_auroc"]) == pytest.approx(M.pixel_auroc(masks, maps), abs=1e-9)
+        assert float(m["aupro"]) == pytest.approx(M.aupro(masks, maps), abs=1e-9)
+    unsmoothed = M.pixel_auroc(masks, Scorer(restored.model).score_images(test["image"], 32, lambdas=(0.1,))[
+        "anomaly_map"])
+    assert unsmoothed != pytest.approx(float(metrics[0]["pixel_auroc"]), abs=1e-9)  # smoothing was applied
+
+    # per_defect.csv: each lambda x defect type, AUROC of good vs that type
+    per_defect = read_csv(os.path.join(eval_dir, "per_defect.csv"))
+    assert len(per_defect) == len(lambdas) * 2
+    for row in per_defect:
+        lam = float(row["lambda"])
+        assert row["defect_type"] in ("crack", "hole") and int(row["n"]) == 2
+        expected = M.per_defect_auroc(labels, defects, scores[lam])[row["defect_type"]]
+        assert float(row["auroc"]) == expected
+
+    for name in ("roc.png", "histogram.png", "examples.png"):
+        check_png(os.path.join(eval_dir, name))
+    default = summary.at_default()
+    assert default["lambda"] == 0.1 and default["image_auroc"] == M.image_auroc(labels, scores[0.1])
+    text = format_summary(summary)
+    assert "lambda 0.1: image AUROC" in text and eval_dir in text and "pixel AUROC" in text
+
+
+def test_texture_run_last_weights(trained):
+    run = trained["tex"]
+    summary = evaluate_run(run, EvalSettings(weights="last", lambdas=(0.0, 0.5, 1.0)), log=lambda *a: None)
+    eval_dir = os.path.join(run, "eval_last")  # next to eval/, not over it
+    assert summary.eval_dir == eval_dir
+    rows = read_csv(os.path.join(eval_dir, "scores.csv"))
+    assert [r["defect_type"] for r in rows] == ["good", "good", "crack", "crack"]
+    assert list(rows[0])[5:] == ["score_lambda_0", "score_lambda_0.1", "score_lambda_0.5", "score_lambda_1"]
+    r, f = column(rows, "reconstruction_error"), column(rows, "feature_error")
+    # L_R / L_fD columns are the per-image maxima over patches; the score is the max over patches of eq. 7
+    np.testing.assert_allclose(column(rows, "score_lambda_0"), r, rtol=1e-6)
+    np.testing.assert_allclose(column(rows, "score_lambda_1"), f, rtol=1e-6)
+    for lam in (0.1, 0.5):
+        s = column(rows, f"score_lambda_{lam:g}")
+        assert (s <= combine(r, f, lam) * (1 + 1e-6)).all()
+        assert (s >= np.maximum((1 - lam) * r, lam * f) * (1 - 1e-6)).all()
+    metrics = read_csv(os.path.join(eval_dir, "metrics.csv"))
+    assert [float(m["lambda"]) for m in metrics] == [0.0, 0.1, 0.5, 1.0]  # the default 0.1 is always added
+    assert {m["weights"] for m in metrics} == {"last"}
+    labels = column(rows, "label", int)
+    for m in metrics:
+        assert float(m["image_auroc"]) == M.image_auroc(labels, column(rows, f"score_lambda_{float(m['lambda']):g}"))
+        assert m["pixel_auroc"] != "" and m["aupro"] != ""
+    for name in ("roc.png", "histogram.png", "examples.png"):
+        check_png(os.path.join(eval_dir, name))
+    settings = json.loads(Path(eval_dir, "eval_settings.json").read_text())
+    assert settings["weights"] == "last" and settings["smoothing_sigma_px"] == pytest.approx(4 * 64 / 256)
+
+
+# ---------------------------------------------------------------------------------------------- folder of runs
+
+
+def test_method_labels():
+    assert method_label(1e-4) == "CBiGAN alpha=0.0001" and method_label(0.0) == "EGBAD (alpha=0)"
+    runs = [("runs/a/", "bottle", 1e-4), ("runs/b", "bottle", 1e-4), ("runs/c", "carpet", 1e-4),
+            ("runs/d", "bottle", 0.0)]
+    assert method_labels(runs) == ["CBiGAN alpha=0.0001 [a]", "CBiGAN alpha=0.0001 [b]", "CBiGAN alpha=0.0001",
+                                   "EGBAD (alpha=0)"]
+
+
+def test_folder_of_runs(trained):
+    runs = trained["runs"]
+    messages = []
+    result = evaluate_folder(str(runs), EvalSettings(), log=messages.append)
+    assert [os.path.basename(s.run_dir) for s in result.evaluated] == ["bottle-a", "tinytex-b"]
+    assert result.methods == ["CBiGAN alpha=0.0001", "EGBAD (alpha=0)"]
+    assert [os.path.basename(r) for r, _ in result.skipped] == ["nockpt"]
+    assert any("skipping" in m and "nockpt" in m for m in messages)
+
+    wide = read_csv(runs / "results.csv")
+    table = {(row["metric"], row["method"]): row for row in wide}
+    assert list(wide[0]) == ["metric", "method", "tinytex", "texture_mean", "bottle", "object_mean", "overall_mean"]
+    for metric, col in (("auroc", "image_auroc"), ("balanced_accuracy", "balanced_accuracy"),
+                        ("pixel_auroc", "pixel_auroc"), ("aupro", "aupro")):
+        obj = [m for m in read_csv(runs / "bottle-a" / "eval" / "metrics.csv") if float(m["lambda"]) == 0.1][0]
+        tex = [m for m in read_csv(runs / "tinytex-b" / "eval" / "metrics.csv") if float(m["lambda"]) == 0.1][0]
+        ours = table[(metric, "CBiGAN alpha=0.0001")]
+        assert float(ours["bottle"]) == float(obj[col]) and ours["tinytex"] == ""
+        egbad = table[(metric, "EGBAD (alpha=0)")]
+        assert float(egbad["tinytex"]) == float(tex[col]) and egbad["bottle"] == ""
+        assert float(egbad["texture_mean"]) == float(tex[col])  # the custom texture keeps its type
+    # the paper's rows for the metrics it reports, for its categories only (bottle 0.84 / 0.87 in Tables II / III)
+    assert float(table[("balanced_accuracy", "CBiGAN (paper)")]["bottle"]) == 0.84
+    assert float(table[("auroc", "CBiGAN (paper)")]["bottle"]) == 0.87
+    assert ("auroc", "EGBAD (paper)") in table and table[("auroc", "EGBAD (paper)")]["tinytex"] == ""
+    assert ("pixel_auroc", "CBiGAN (paper)") not in table
+    markdown = (runs / "results.md").read_text()
+    for text in ("CBiGAN alpha=0.0001", "EGBAD (alpha=0)", "CBiGAN (paper)", "EGBAD (paper)", "## Runs",
+                 "tinytex-b"):
+        assert text in markdown
+
+    # a second pass reuses both evaluations; other settings do not match them
+    again = evaluate_folder(str(runs), EvalSettings(), log=lambda *a: None)
+    assert all(s.reused for s in again.evaluated)
+    assert load_evaluation(trained["obj"], EvalSettings(lambdas=(0.3,))) is None
+    assert load_evaluation(trained["obj"], EvalSettings(smoothing_sigma=2.0)) is None
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+
+
+def test_run_without_checkpoint(trained):
+    folder = str(trained["runs"] / "nockpt")
+    with pytest.raises(NoCheckpoint, match="nockpt has no checkpoint"):
+        evaluate_run(folder, log=lambda *a: None)
+    process = subprocess.run([sys.executable, "evaluate.py", f"--run={folder}"], cwd=REPO, capture_output=True,
+                             text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert process.returncode == 2
+    errors = [line for line in process.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "nockpt" in errors[0] and "checkpoint" in errors[0]
+    assert "Traceback" not in process.stderr
+
+
+def test_moved_dataset(trained, tmp_path):
+    run = tmp_path / "moved-run"
+    shutil.copytree(trained["obj"], run, ignore=shutil.ignore_patterns("eval*", "tensorboard", "previews"))
+    payload = json.loads((run / "config.json").read_text())
+    payload["config"]["data_dir"] = str(tmp_path / "gone")
+    payload["dataset"]["root"] = str(tmp_path / "gone" / "bottle")
+    (run / "config.json").write_text(json.dumps(payload))
+    with pytest.raises(DatasetError) as info:
+        evaluate_run(str(run), log=lambda *a: None)
+    message = str(info.value)
+    assert "--data_dir" in message and "gone" in message and "\n" not in message
+    summary = evaluate_run(str(run), EvalSettings(data_dir=str(trained["data"]), lambdas=(0.1,)),
+                           log=lambda *a: None)
+    assert summary.n_images == 7 and len(read_csv(run / "eval" / "scores.csv")) == 7
+    with pytest.raises(DatasetError, match="--data_dir"):
+        evaluate_run(str(run), EvalSettings(data_dir=str(tmp_path / "nowhere")), log=lambda *a: None)
+
+
+def test_category_without_anomalous_images(trained, tmp_path):
+    data = tmp_path / "data"
+    make_category(str(data), "bottle", train=2, test={"good": 3}, masks=False, sizes=((32, 32),), variants=PNG)
+    output = tmp_path / "eval"
+    output.mkdir()
+    (output / "metrics.csv").write_text("stale\n")
+    with pytest.raises(M.MetricUndefined) as info:
+        evaluate_run(trained["obj"], EvalSettings(data_dir=str(data), output=str(output), lambdas=(0.1,)),
+                     log=lambda *a: None)
+    message = str(info.value)
+    assert "no anomalous images" in message and "scores.csv" in message and "\n" not in message
+    rows = read_csv(output / "scores.csv")
+    assert [r["label"] for r in rows] == ["0", "0", "0"] and {r["defect_type"] for r in rows} == {"good"}
+    assert not (output / "metrics.csv").exists()  # no stale metrics next to the new scores
+
+
+def test_bad_settings():
+    assert parse_lambdas("") == DEFAULT_LAMBDAS
+    assert parse_lambdas("0.5, 0.1") == (0.5, 0.1)
+    for text in ("0.5,abc", "1.5", ","):
+        with pytest.raises(ConfigError, match="--lambdas"):
+            parse_lambdas(text)
+    with pytest.raises(ConfigError, match="--weights"):
+        EvalSettings(weights="best").validate()
+    with pytest.raises(ConfigError, match="--feature_layer"):
+        EvalSettings(feature_layer="last_conv").validate()

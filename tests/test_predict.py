@@ -1,0 +1,253 @@
+"""predict.py and inference/: inputs, preprocessing, scores, threshold, verdicts, skipped files, heatmaps.
+
+One tiny object run (32x32, c=1, 12 steps) is trained per session and shared with tests/test_export.py through
+`trained_run` (memoised on disk under pytest's session temp folder).
+"""
+import csv
+import io
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import REPO
+from tests.fixtures_images import make_category, pattern, save_image
+
+_RUNS = {}
+RUN_SETTINGS = {
+    # name: (category, TrainConfig overrides, image sizes (h, w) of the generated tree)
+    "object": ("widget", dict(image_size=32), ((32, 32), (40, 48))),
+    "texture": ("cloth", dict(type="texture", image_size=64, patch_size=32), ((64, 64), (70, 80))),
+}
+
+
+def trained_run(tmp_path_factory, kind="object"):
+    """(run_dir, data_dir) of a tiny trained run of `kind`; trained once per session."""
+    if kind not in _RUNS:
+        from config import TrainConfig
+        from training.loop import train
+
+        category, overrides, sizes = RUN_SETTINGS[kind]
+        base = tmp_path_factory.mktemp(f"run_{kind}")
+        data_dir = str(base / "data")
+        make_category(data_dir, category, train=10, test={"good": 2, "crack": 2}, sizes=sizes)
+        config = TrainConfig(category=category, data_dir=data_dir, run_dir=str(base / "run"), channels=1,
+                             latent_size=8, batch_size=4, steps=12, d_iter=2, log_every=4, checkpoint_every=6,
+                             preview_every=0, threshold_holdout=0.3, **overrides).validate()
+        train(config, log=lambda *a: None)
+        _RUNS[kind] = (config.run_dir, data_dir)
+    return _RUNS[kind]
+
+
+@pytest.fixture(scope="module")
+def object_run(tmp_path_factory):
+    return trained_run(tmp_path_factory, "object")
+
+
+def read_csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def reference_scores(run_dir, paths, score_lambda=None, weights="ema"):
+    """Scores computed without inference/: read_image, resize_uint8, patches, [-1, 1], Scorer."""
+    from data.images import read_image, resize_uint8
+    from data.patches import to_patches_numpy
+    from evaluation.scoring import Scorer
+    from training.restore import restore_run
+
+    restored = restore_run(run_dir)
+    spec = restored.spec
+    lam = restored.config.score_lambda if score_lambda is None else score_lambda
+    inputs = np.stack([to_patches_numpy(resize_uint8(read_image(p), spec.image_size), spec.patch_size)
+                       for p in paths]).astype(np.float32) / 127.5 - 1.0
+    scorer = Scorer(restored.model, weights=weights, feature_layer=restored.config.feature_layer)
+    out = scorer.score_images(inputs, spec.image_size, lambdas=(lam,))
+    return out["scores"][lam], out
+
+
+def hand_quantile(values, q):
+    values = sorted(values)
+    pos = q * (len(values) - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (pos - lo) * (values[hi] - values[lo])
+
+
+def holdout_column(run_dir, column):
+    return [float(row[column]) for row in read_csv(os.path.join(run_dir, "holdout_scores.csv"))]
+
+
+@pytest.fixture(scope="module")
+def inputs_tree(tmp_path_factory):
+    """a/ (2 images + a corrupt .png + a .txt), b/000.png (same name as in a/), c/gray16.png (16-bit, 50x70)."""
+    root = tmp_path_factory.mktemp("inputs")
+    save_image(str(root / "a" / "000.png"), pattern(32, 32, seed=101))
+    save_image(str(root / "a" / "sub" / "001.jpg"), pattern(45, 60, seed=102))
+    (root / "a" / "notes.txt").write_text("not an image")
+    (root / "a" / "broken.png").write_bytes(np.random.default_rng(0).integers(0, 256, 600, np.uint8).tobytes())
+    save_image(str(root / "b" / "000.png"), pattern(36, 30, seed=103), "RGBA")
+    save_image(str(root / "c" / "gray16.png"), pattern(50, 70, seed=104), "I;16")
+    return root
+
+
+def test_expand_inputs_folders_globs_files(tmp_path):
+    from inference.predict_images import expand_inputs
+
+    for rel in ("x/1.png", "x/deep/2.JPG", "x/.hidden.png", "x/skip.txt", "y/3.bmp", "y/4.jpeg", "z/odd.dat"):
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    paths, problems = expand_inputs([tmp_path / "x", str(tmp_path / "y" / "*"), str(tmp_path / "z" / "odd.dat"),
+                                     str(tmp_path / "x" / "1.png"), str(tmp_path / "missing.png"),
+                                     str(tmp_path / "z" / "*.png")])
+    rel = [os.path.relpath(p, tmp_path) for p in paths]
+    assert rel == ["x/1.png", "x/deep/2.JPG", "y/3.bmp", "y/4.jpeg", "z/odd.dat"]  # explicit file kept, no dups
+    assert [os.path.relpath(item, tmp_path) for item, _ in problems] == ["missing.png", "z/*.png"]
+
+
+def test_heatmap_names_do_not_collide(tmp_path):
+    from inference.predict_images import heatmap_names
+
+    names = heatmap_names(["/d/a/000.png", "/d/b/000.png", "/d/b/000.jpg"], str(tmp_path))
+    assert len(set(names.values())) == 3
+    assert names["/d/a/000.png"] == os.path.join(str(tmp_path), "a", "000.png.heatmap.png")
+
+
+def test_predict_folder_glob_corrupt_and_16bit(object_run, inputs_tree, tmp_path):
+    from data.images import read_image
+    from inference.predict_images import predict
+
+    run_dir, _ = object_run
+    root = inputs_tree
+    err = io.StringIO()
+    summary = predict(run_dir, [root / "a", str(root / "b" / "*.png"), str(root / "c" / "gray16.png")],
+                      output_dir=str(tmp_path / "out"), heatmaps=True, stderr=err, log=lambda *a: None)
+    rows = read_csv(tmp_path / "out" / "predictions.csv")
+    expected = [str(root / "a" / "000.png"), str(root / "a" / "sub" / "001.jpg"), str(root / "b" / "000.png"),
+                str(root / "c" / "gray16.png")]
+    assert [r["path"] for r in rows] == expected
+    assert list(rows[0]) == ["path", "score", "verdict", "threshold", "lambda", "reconstruction_error",
+                             "feature_error"]
+    # the corrupt file: reported on stderr, listed in skipped.csv, not a row
+    broken = str(root / "a" / "broken.png")
+    assert broken in err.getvalue()
+    assert [r["path"] for r in read_csv(tmp_path / "out" / "skipped.csv")] == [broken]
+    assert summary.n_scored == 4 and len(summary.skipped) == 1
+
+    # scores = the Scorer's on the same preprocessing, at the run's lambda (0.1)
+    want, out = reference_scores(run_dir, expected)
+    np.testing.assert_allclose([float(r["score"]) for r in rows], want, rtol=1e-6)
+    np.testing.assert_allclose([float(r["reconstruction_error"]) for r in rows], out["reconstruction_error"],
+                               rtol=1e-6)
+    np.testing.assert_allclose([float(r["feature_error"]) for r in rows], out["feature_error"], rtol=1e-6)
+    assert {r["lambda"] for r in rows} == {"0.1"}
+
+    # threshold: the 0.99 quantile of the held-out scores; verdicts follow it
+    threshold = hand_quantile(holdout_column(run_dir, "score_lambda_0.1"), 0.99)
+    for row in rows:
+        assert float(row["threshold"]) == pytest.approx(threshold, rel=1e-7)
+        assert row["verdict"] == ("anomalous" if float(row["score"]) > float(row["threshold"]) else "good")
+    assert summary.n_anomalous == sum(r["verdict"] == "anomalous" for r in rows)
+
+    # heatmaps: one PNG per scored image, at the input's size, distinct for the two 000.png
+    assert len(set(summary.heatmaps)) == 4
+    for path, heatmap in zip(expected, summary.heatmaps):
+        assert heatmap.startswith(str(tmp_path / "out" / "heatmaps"))
+        assert os.path.basename(heatmap) == os.path.basename(path) + ".heatmap.png"
+        with Image.open(heatmap) as img:
+            img.load()
+            assert img.mode == "RGB"
+            assert img.size[::-1] == read_image(path).shape[:2]
+
+
+def test_overlay_heatmap_shows_the_map():
+    from inference.predict_images import overlay_heatmap
+
+    image = np.full((20, 30, 3), 128, np.uint8)
+    anomaly_map = np.zeros((8, 8), np.float32)
+    anomaly_map[:4, :4] = 1.0  # top-left quarter hot
+    out = overlay_heatmap(image, anomaly_map)
+    assert out.shape == (20, 30, 3) and out.dtype == np.uint8
+    hot, cold = out[:3, :5].astype(int), out[-3:, -5:].astype(int)
+    assert np.abs(hot - 128).sum() > np.abs(cold - 128).sum() * 2  # the hot region is tinted much more
+
+
+def test_threshold_quantile_by_hand(object_run, tmp_path):
+    from errors import ConfigError
+    from inference.threshold import choose_threshold
+
+    run_dir, _ = object_run
+    for column, lam in (("score_lambda_0.1", 0.1), ("score_lambda_0.5", 0.5), ("score_lambda_1", 1.0)):
+        values = holdout_column(run_dir, column)
+        assert len(values) == 3  # every 3rd of 10 images
+        for q in (0.99, 0.5, 0.0, 1.0):
+            chosen = choose_threshold(run_dir, lam, quantile=q)
+            assert chosen.value == pytest.approx(hand_quantile(values, q), rel=1e-12)
+            assert chosen.n_holdout == 3 and chosen.source == "holdout quantile"
+    assert choose_threshold(run_dir, 0.1, explicit=12.5).value == 12.5
+    with pytest.raises(ConfigError, match="--threshold"):
+        choose_threshold(str(tmp_path), 0.1)  # no holdout_scores.csv
+    with pytest.raises(ConfigError, match="no column for lambda 0.25"):
+        choose_threshold(run_dir, 0.25)  # without a rescoring function
+
+
+def test_threshold_for_other_lambda_rescoring_holdout(object_run, tmp_path):
+    from inference.predict_images import Predictor
+
+    run_dir, _ = object_run
+    predictor = Predictor(run_dir, score_lambda=0.25)
+    chosen = predictor.threshold()
+    # objects have one patch, so eq. 7 recombines from the stored L_R and L_fD (rounded to 6 digits)
+    recombined = [0.75 * r + 0.25 * f for r, f in zip(holdout_column(run_dir, "reconstruction_error"),
+                                                       holdout_column(run_dir, "feature_error"))]
+    assert chosen.value == pytest.approx(hand_quantile(recombined, 0.99), rel=1e-5)
+
+
+def test_explicit_threshold_and_run_without_holdout(object_run, inputs_tree, tmp_path):
+    from errors import ConfigError
+    from inference.predict_images import predict
+
+    run_dir, _ = object_run
+    copy = str(tmp_path / "run")
+    shutil.copytree(run_dir, copy)
+    os.remove(os.path.join(copy, "holdout_scores.csv"))
+    images = [str(inputs_tree / "a")]
+    with pytest.raises(ConfigError, match="--threshold"):
+        predict(copy, images, output_dir=str(tmp_path / "o1"), log=lambda *a: None, stderr=io.StringIO())
+    scores = [float(r["score"]) for r in read_csv(
+        predict(run_dir, images, output_dir=str(tmp_path / "o0"), log=lambda *a: None,
+                stderr=io.StringIO()).predictions_csv)]
+    middle = float(np.mean(scores))
+    summary = predict(copy, images, output_dir=str(tmp_path / "o2"), threshold=middle, log=lambda *a: None,
+                      stderr=io.StringIO())
+    rows = read_csv(summary.predictions_csv)
+    assert {float(r["threshold"]) for r in rows} == {pytest.approx(middle)}
+    assert [r["verdict"] for r in rows] == ["anomalous" if s > middle else "good" for s in scores]
+    assert {r["verdict"] for r in rows} == {"anomalous", "good"}
+    assert not os.path.exists(tmp_path / "o2" / "heatmaps")
+
+
+def test_predict_cli(object_run, inputs_tree, tmp_path):
+    run_dir, _ = object_run
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = tmp_path / "cli"
+    proc = subprocess.run([sys.executable, str(REPO / "predict.py"), f"--run={run_dir}", f"--output={out}",
+                           "--score_lambda=0.5", str(inputs_tree / "b"), str(inputs_tree / "a" / "broken.png")],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "scored 1 image(s)" in proc.stdout and "1 skipped" in proc.stdout
+    assert "broken.png" in proc.stderr
+    rows = read_csv(out / "predictions.csv")
+    assert [r["lambda"] for r in rows] == ["0.5"]
+    want, _ = reference_scores(run_dir, [str(inputs_tree / "b" / "000.png")], score_lambda=0.5)
+    assert float(rows[0]["score"]) == pytest.approx(float(want[0]), rel=1e-6)
+
+    bad = subprocess.run([sys.executable, str(REPO / "predict.py"), f"--run={run_dir}"], cwd=str(tmp_path),
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "error: no images given" in bad.stderr

@@ -1,0 +1,199 @@
+"""The training job (train.py / training.loop): artifacts, resume, interruption, divergence, bad input."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from config import TrainConfig
+from errors import ConfigError, DatasetError, TrainingDiverged
+from tests.fixtures_images import make_category
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_BOTTLE = REPO.parent / "shared" / "data" / "mvtec-ad" / "bottle"
+TINY_RUN = dict(channels=1, latent_size=8, batch_size=4, image_size=32, d_iter=2, log_every=4,
+                checkpoint_every=6, preview_every=6, threshold_holdout=0.2, seed=3)
+
+
+def tiny_job_config(tmp_path, **overrides):
+    values = dict(category="widget", data_dir=str(tmp_path / "data"), run_dir=str(tmp_path / "run"), steps=12)
+    values.update(TINY_RUN)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    make_category(str(root), "widget", train=10, test={"good": 2, "crack": 2})
+    return root
+
+
+def read_log(run_dir):
+    with open(os.path.join(run_dir, "train_log.csv"), newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def run_script(args, **kwargs):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, str(REPO / "train.py")] + args, cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600, **kwargs)
+
+
+def test_tiny_run_writes_every_artifact_and_resumes(tmp_path, dataset):
+    from training.loop import TrainingJob, train
+    from training.restore import restore_run
+
+    config = tiny_job_config(tmp_path, data_dir=str(dataset))
+    job = TrainingJob(config)
+    job.run()
+    run_dir = config.run_dir
+
+    saved = json.loads(Path(run_dir, "config.json").read_text())
+    assert saved["config"]["category"] == "widget" and saved["config"]["steps"] == 12
+    assert saved["config"]["alpha"] == 1e-4 and saved["config"]["lr"] == 1e-4  # paper defaults kept
+    assert saved["versions"]["tensorflow"].startswith("2.")
+    assert saved["dataset"]["train_images"] == 8 and saved["dataset"]["threshold_holdout_images"] == 2
+    assert saved["dataset"]["test_images"] == 4 and saved["dataset"]["test_anomalous"] == 2
+
+    rows = read_log(run_dir)
+    assert [int(r["step"]) for r in rows] == [4, 8, 12]
+    for row in rows:  # every loss column is a finite number (both update kinds happen in each interval)
+        for name in ("critic_loss", "gradient_penalty", "adversarial_loss", "image_reconstruction",
+                     "latent_reconstruction", "generator_encoder_total", "real_score", "fake_score"):
+            assert np.isfinite(float(row[name])), name
+        assert float(row["images_per_s"]) > 0
+    # consistency_loss column = image + latent reconstruction of the same rows
+    for row in rows:
+        assert float(row["consistency_loss"]) == pytest.approx(
+            float(row["image_reconstruction"]) + float(row["latent_reconstruction"]), rel=1e-4)
+
+    checkpoints = sorted(p.name for p in Path(run_dir, "checkpoints").glob("ckpt-*.index"))
+    assert checkpoints == ["ckpt-12.index", "ckpt-6.index"]
+    restored = restore_run(run_dir)
+    assert restored.step == 12
+    for original, copy in ((job.model.critic, restored.model.critic),
+                           (job.model.ema_generator, restored.model.ema_generator),
+                           (job.model.encoder, restored.model.encoder)):
+        for a, b in zip(original.get_weights(), copy.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(job.model.rng.state.numpy(), restored.model.rng.state.numpy())
+
+    pngs = sorted(p.name for p in Path(run_dir, "previews").glob("*.png"))
+    assert pngs == sorted(f"{kind}_{step:07d}.png" for kind in ("train", "test", "samples") for step in (6, 12))
+    with Image.open(Path(run_dir, "previews", "test_0000012.png")) as picture:
+        # 3 rows (input, reconstruction, error map) of 32 px tiles, 4 test images as columns, 2 px padding
+        assert picture.size == (4 * 34 + 2, 3 * 34 + 2)
+    assert any(Path(run_dir, "tensorboard").iterdir())
+    with open(Path(run_dir, "holdout_scores.csv"), newline="") as handle:
+        holdout = list(csv.DictReader(handle))
+    assert [Path(r["path"]).name for r in holdout] == ["004.png", "009.jpeg"] or len(holdout) == 2
+
+    # Resume with more steps: the step count continues and the log has no duplicate rows.
+    train(tiny_job_config(tmp_path, data_dir=str(dataset), steps=20), explicit_flags=["steps"])
+    rows = read_log(run_dir)
+    assert [int(r["step"]) for r in rows] == [4, 8, 12, 16, 20]
+    assert restore_run(run_dir).step == 20
+
+    # A flag that conflicts with the saved config is an error naming it.
+    with pytest.raises(ConfigError, match="--alpha"):
+        train(tiny_job_config(tmp_path, data_dir=str(dataset), steps=24, alpha=0.5),
+              explicit_flags=["steps", "alpha"])
+
+
+def test_resume_drops_log_rows_after_the_checkpoint(tmp_path, dataset):
+    """Rows written after the last checkpoint (e.g. before a kill -9) are dropped on resume, not duplicated."""
+    from training.loop import train
+
+    config = tiny_job_config(tmp_path, data_dir=str(dataset), steps=8, preview_every=0)
+    train(config)
+    # Simulate a crash after step 8's checkpoint at 6 only: remove ckpt-8 so the latest is 6.
+    ckpt_dir = Path(config.run_dir, "checkpoints")
+    for path in ckpt_dir.glob("ckpt-8*"):
+        path.unlink()
+    (ckpt_dir / "checkpoint").write_text('model_checkpoint_path: "ckpt-6"\nall_model_checkpoint_paths: "ckpt-6"\n')
+    train(tiny_job_config(tmp_path, data_dir=str(dataset), steps=12, preview_every=0), explicit_flags=["steps"])
+    assert [int(r["step"]) for r in read_log(config.run_dir)] == [4, 8, 12]
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, dataset, monkeypatch):
+    from models.cbigan import CBiGAN
+    from training.loop import train
+
+    original = CBiGAN.train_batch
+
+    def poisoned(self, x):
+        kind, results = original(self, x)
+        if int(self.step.numpy()) == 7:
+            results = dict(results, critic_loss=float("nan"))
+        return kind, results
+
+    monkeypatch.setattr(CBiGAN, "train_batch", poisoned)
+    config = tiny_job_config(tmp_path, data_dir=str(dataset), steps=12, preview_every=0)
+    with pytest.raises(TrainingDiverged, match="critic_loss became nan at step 7"):
+        train(config)
+    checkpoints = sorted(p.name for p in Path(config.run_dir, "checkpoints").glob("ckpt-*.index"))
+    assert checkpoints == ["ckpt-6.index"]
+
+
+def test_sigterm_checkpoints_then_resume_reaches_the_requested_step(tmp_path, dataset):
+    run_dir = tmp_path / "run"
+    args = ["--category=widget", f"--data_dir={dataset}", f"--run_dir={run_dir}", "--channels=1",
+            "--latent_size=8", "--batch_size=4", "--image_size=32", "--d_iter=2", "--log_every=2",
+            "--checkpoint_every=100000", "--preview_every=0", "--threshold_holdout=0"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen([sys.executable, str(REPO / "train.py"), "--steps=100000"] + args, cwd=REPO,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log_path = run_dir / "train_log.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and (not log_path.exists() or len(log_path.read_text().splitlines()) < 3):
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "SIGTERM: checkpoint written at step" in stderr + _
+    saved = sorted(int(p.name.split("-")[1].split(".")[0]) for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
+    assert len(saved) == 1 and saved[0] >= 4
+    target = saved[0] + 6
+    result = run_script([f"--steps={target}"] + args)
+    assert result.returncode == 0, result.stderr
+    steps = [int(r["step"]) for r in read_log(run_dir)]
+    assert steps[-1] == target and len(steps) == len(set(steps)) and steps == sorted(steps)
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "--category is required"),
+    (["--category=widget", "--data_dir=/nonexistent/data"], "/nonexistent/data"),
+    (["--category=nosuch", "--data_dir={data}"], "nosuch"),
+    (["--category=widget", "--data_dir={data}", "--alpha=2"], "--alpha"),
+    (["--category=widget", "--data_dir={data}", "--image_size=100"], "--image_size"),
+    (["--category=widget", "--data_dir={data}", "--steps=0"], "--steps"),
+])
+def test_bad_flags_and_paths_give_one_line_and_exit_2(tmp_path, dataset, args, message):
+    args = [a.replace("{data}", str(dataset)) for a in args] + [f"--run_dir={tmp_path / 'run'}"]
+    result = run_script(args)
+    assert result.returncode == 2
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and message in error_lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(not SHARED_BOTTLE.is_dir(), reason="../shared/data/mvtec-ad/bottle is not on this machine")
+def test_a_few_steps_on_real_bottle(tmp_path):
+    from training.loop import train
+    config = TrainConfig(category="bottle", data_dir=str(SHARED_BOTTLE.parent), run_dir=str(tmp_path / "run"),
+                         steps=6, channels=1, batch_size=4, d_iter=2, log_every=3, checkpoint_every=6,
+                         preview_every=0, threshold_holdout=0.05)
+    train(config)
+    rows = read_log(config.run_dir)
+    assert [int(r["step"]) for r in rows] == [3, 6]
+    saved = json.loads(Path(config.run_dir, "config.json").read_text())
+    assert saved["dataset"]["train_images"] + saved["dataset"]["threshold_holdout_images"] == 209
+    assert saved["dataset"]["test_images"] == 83 and saved["dataset"]["model_input_size"] == 128

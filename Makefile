@@ -8,6 +8,8 @@ STEPS ?=
 RUN ?=
 ARGS ?=
 ELPV_TYPE ?= mono
+DEMO_STEPS ?= 3000
+DEMO_RUN ?= runs/demo-elpv-$(ELPV_TYPE)
 
 .PHONY: install test test-all train evaluate demo bench train-all clean
 
@@ -29,6 +31,13 @@ train: install
 evaluate: install
 	@if [ -z "$(RUN)" ]; then echo "make evaluate: set RUN, e.g. make evaluate RUN=runs/bottle-..." >&2; exit 2; fi
 	$(PY) evaluate.py --run=$(RUN) $(ARGS)
+
+# The embedded default: real solar-cell images from the elpv-dataset package (no manual download).
+demo: install
+	$(PY) scripts/prepare_elpv.py --output_dir=data/elpv --types=$(ELPV_TYPE)
+	$(PY) train.py --category=$(ELPV_TYPE) --data_dir=data/elpv --run_dir=$(DEMO_RUN) --steps=$(DEMO_STEPS) \
+		--image_size=64 --preview_every=1000 $(ARGS)
+	$(PY) evaluate.py --run=$(DEMO_RUN)
 
 bench: install
 	$(PY) bench/train_step.py

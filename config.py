@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from errors import ConfigError
-from models.blocks import ACTIVATIONS, NORMALIZATIONS, UPSAMPLINGS
-from models.critic import FEATURE_LAYERS
+from models.options import ACTIVATIONS, FEATURE_LAYERS, NORMALIZATIONS, UPSAMPLINGS
 
 GP_PAIRINGS = ("paper", "authors")
 CONFIG_FILE = "config.json"

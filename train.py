@@ -68,10 +68,23 @@ def main(argv):
         raise ConfigError("--category is required (e.g. --category=bottle)")
     if FLAGS.keep_best_on_test and not FLAGS.monitor_every:
         raise ConfigError("--keep_best_on_test needs --monitor_every=N (test-set monitoring)")
-    from training.loop import train
     config = TrainConfig(**{name: FLAGS[name].value for name in CONFIG_FLAGS if name in FLAGS})
     explicit = [name for name in CONFIG_FLAGS if name in FLAGS and FLAGS[name].present]
+    check_inputs_before_loading_tensorflow(config, explicit)
+    from training.loop import train
     train(config, explicit)
+
+
+def check_inputs_before_loading_tensorflow(config, explicit):
+    """Flag values and the dataset folder are checked first, so mistakes are reported in a second."""
+    import os
+    from data.categories import category_spec
+    from data.files import find_category
+    if not (config.run_dir and os.path.isfile(os.path.join(config.run_dir, "config.json"))):
+        config.validate()
+        category_spec(config.category, type=config.type, image_size=config.image_size,
+                      patch_size=config.patch_size, rotate=config.rotate)
+        find_category(config.data_dir, config.category)
 
 
 if __name__ == "__main__":

@@ -173,9 +173,19 @@ class Predictor:
             scores.append(self.score_inputs(inputs, batch_size)["score"])
         return np.concatenate(scores) if scores else np.zeros((0,), np.float32)
 
+    def _holdout_is_current(self):
+        """holdout_scores.csv is written right after the final checkpoint: a checkpoint written later (training
+        continued and interrupted) or another checkpoint (best_on_test) is not what the stored scores describe."""
+        csv_path = thresholds.holdout_path(self.restored.run_dir)
+        index = self.restored.checkpoint_path + ".index"
+        if not (os.path.isfile(csv_path) and os.path.isfile(index)):
+            return True  # nothing to compare; read_holdout reports a missing CSV
+        return os.path.getmtime(index) <= os.path.getmtime(csv_path)
+
     def threshold(self, explicit=None, quantile=thresholds.DEFAULT_QUANTILE):
-        """The decision threshold (inference/threshold.py). The stored held-out scores are EMA scores at
-        DEFAULT_LAMBDAS; other weights or lambdas rescore the held-out images listed there."""
+        """The decision threshold (inference/threshold.py). The stored held-out scores are EMA scores of the
+        final checkpoint at DEFAULT_LAMBDAS; other weights, lambdas or checkpoints rescore the held-out images
+        listed there."""
         def rescore(paths):
             try:
                 return self.score_files(paths)
@@ -183,10 +193,18 @@ class Predictor:
                 raise ConfigError(f"cannot rescore the held-out images for the threshold ({err}); pass "
                                   "--threshold=<value>") from None
 
-        needs_rescore = self.weights != "ema"
-        if explicit is None and not needs_rescore:
+        needs_rescore = False
+        if explicit is None:
             table = thresholds.read_holdout(self.restored.run_dir)
-            needs_rescore = thresholds.lambda_column(table, self.score_lambda) is None
+            needs_rescore = self.weights != "ema" or thresholds.lambda_column(table, self.score_lambda) is None
+            if not needs_rescore and not self._holdout_is_current():
+                missing = [p for p in table["path"] if not os.path.isfile(p)]
+                if missing:  # e.g. a copied run folder without its data: the stored scores are the best we have
+                    print(f"warning: {thresholds.holdout_path(self.restored.run_dir)} is older than "
+                          f"{self.restored.checkpoint_path} and held-out image {missing[0]} is not found to "
+                          "rescore it; using the stored scores", file=sys.stderr)
+                else:
+                    needs_rescore = True
         return thresholds.choose_threshold(self.restored.run_dir, self.score_lambda, quantile, explicit,
                                            rescore=rescore if needs_rescore else None)
 

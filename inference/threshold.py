@@ -22,7 +22,8 @@ from typing import Optional
 import numpy as np
 
 from errors import ConfigError
-from training.loop import HOLDOUT_SCORES_FILE
+
+HOLDOUT_SCORES_FILE = "holdout_scores.csv"  # as training/loop.py writes it (not imported: no TF here)
 
 DEFAULT_QUANTILE = 0.99
 SCORE_COLUMN_PREFIX = "score_lambda_"
@@ -34,12 +35,13 @@ class Threshold:
     source: str                       # "explicit" | "holdout quantile"
     quantile: Optional[float] = None  # for "holdout quantile"
     n_holdout: int = 0
+    rescored: bool = False            # the held-out images were scored again (other weights/lambda/checkpoint)
 
     def describe(self):
         if self.source == "explicit":
             return f"threshold {self.value:.9g} (explicit)"
         return (f"threshold {self.value:.9g} (quantile {self.quantile:g} of {self.n_holdout} held-out good "
-                "training images)")
+                f"training images{', rescored' if self.rescored else ''})")
 
 
 def quantile_threshold(scores, quantile=DEFAULT_QUANTILE):
@@ -114,7 +116,8 @@ def choose_threshold(run_dir, score_lambda, quantile=DEFAULT_QUANTILE, explicit=
                               f"(needed to rescore for lambda {score_lambda:g} / these weights): run from the "
                               "training folder or pass --threshold=<value>")
         scores = np.asarray(rescore(table["path"]), np.float64)
-    return Threshold(quantile_threshold(scores, quantile), "holdout quantile", float(quantile), len(scores))
+    return Threshold(quantile_threshold(scores, quantile), "holdout quantile", float(quantile), len(scores),
+                     rescored=rescore is not None)
 
 
 def verdicts(scores, threshold):

@@ -2,9 +2,7 @@
 import keras
 from keras import layers
 
-NORMALIZATIONS = ("none", "batch", "layer", "instance")
-ACTIVATIONS = ("lrelu", "relu")
-UPSAMPLINGS = ("bilinear", "transpose")
+from models.options import ACTIVATIONS, NORMALIZATIONS, UPSAMPLINGS
 
 
 def make_normalization(kind, name=None):

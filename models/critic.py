@@ -6,8 +6,7 @@ from keras import layers
 from models.blocks import make_activation
 from models.encoder import ImageTrunk
 from models.geometry import check_input_side
-
-FEATURE_LAYERS = ("first_conv", "joint")
+from models.options import FEATURE_LAYERS
 
 
 class Critic(keras.Model):

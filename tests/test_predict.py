@@ -180,8 +180,10 @@ def test_overlay_heatmap_shows_the_map():
 
 def test_threshold_quantile_by_hand(object_run, tmp_path):
     from errors import ConfigError
-    from inference.threshold import choose_threshold
+    from inference.threshold import HOLDOUT_SCORES_FILE, choose_threshold
+    from training.loop import HOLDOUT_SCORES_FILE as WRITTEN_BY_TRAINING
 
+    assert HOLDOUT_SCORES_FILE == WRITTEN_BY_TRAINING
     run_dir, _ = object_run
     for column, lam in (("score_lambda_0.1", 0.1), ("score_lambda_0.5", 0.5), ("score_lambda_1", 1.0)):
         values = holdout_column(run_dir, column)
@@ -209,6 +211,42 @@ def test_threshold_for_other_lambda_rescoring_holdout(object_run, tmp_path):
     assert chosen.value == pytest.approx(hand_quantile(recombined, 0.99), rel=1e-5)
 
 
+def test_restored_run_reproduces_holdout_scores(object_run):
+    """End to end: the scores written at the end of training (in-memory model) equal those of the restored
+    checkpoint on the same images (guards against checkpoints that miss weights, e.g. the EMA copies)."""
+    run_dir, _ = object_run
+    rows = read_csv(os.path.join(run_dir, "holdout_scores.csv"))
+    want, out = reference_scores(run_dir, [r["path"] for r in rows])
+    # (the CSV keeps 6 significant digits; a checkpoint missing weights gives differences of ~1e-3)
+    np.testing.assert_allclose([float(r["score_lambda_0.1"]) for r in rows], want, rtol=1e-5)
+    np.testing.assert_allclose([float(r["feature_error"]) for r in rows], out["feature_error"], rtol=1e-5)
+
+
+def test_stale_holdout_scores_are_rescored_when_possible(object_run, tmp_path, capsys):
+    from inference.predict_images import Predictor
+
+    run_dir, _ = object_run
+    copy = str(tmp_path / "run")
+    shutil.copytree(run_dir, copy)
+    csv_path = os.path.join(copy, "holdout_scores.csv")
+    stored = hand_quantile(holdout_column(copy, "score_lambda_0.1"), 0.99)
+    assert not Predictor(copy).threshold().rescored  # fresh: the stored scores are used
+    predictor = Predictor(copy)
+    later = os.path.getmtime(csv_path) + 60
+    os.utime(predictor.restored.checkpoint_path + ".index", (later, later))  # a checkpoint newer than the CSV
+    chosen = predictor.threshold()
+    assert chosen.rescored and chosen.value == pytest.approx(stored, rel=1e-5)
+    rows = read_csv(csv_path)
+    with open(csv_path, "w", newline="") as handle:  # the held-out images are gone: warn, use stored scores
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows([dict(r, path=str(tmp_path / "gone" / f"{i}.png")) for i, r in enumerate(rows)])
+    os.utime(predictor.restored.checkpoint_path + ".index", (later + 60, later + 60))
+    chosen = predictor.threshold()
+    assert not chosen.rescored and chosen.value == pytest.approx(stored, rel=1e-12)
+    assert "using the stored scores" in capsys.readouterr().err
+
+
 def test_explicit_threshold_and_run_without_holdout(object_run, inputs_tree, tmp_path):
     from errors import ConfigError
     from inference.predict_images import predict
@@ -227,7 +265,7 @@ def test_explicit_threshold_and_run_without_holdout(object_run, inputs_tree, tmp
     summary = predict(copy, images, output_dir=str(tmp_path / "o2"), threshold=middle, log=lambda *a: None,
                       stderr=io.StringIO())
     rows = read_csv(summary.predictions_csv)
-    assert {float(r["threshold"]) for r in rows} == {pytest.approx(middle)}
+    assert [float(r["threshold"]) for r in rows] == pytest.approx([middle] * len(rows))
     assert [r["verdict"] for r in rows] == ["anomalous" if s > middle else "good" for s in scores]
     assert {r["verdict"] for r in rows} == {"anomalous", "good"}
     assert not os.path.exists(tmp_path / "o2" / "heatmaps")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from errors import ConfigError
+from models.distributed import PRECISIONS, STRATEGIES
 from models.options import ACTIVATIONS, FEATURE_LAYERS, NORMALIZATIONS, UPSAMPLINGS
 
 GP_PAIRINGS = ("paper", "authors")
@@ -61,6 +62,9 @@ class TrainConfig:
     monitor_every: int = 0       # >0: score the test set every N steps into metrics.csv (monitoring only)
     keep_best_on_test: bool = False  # the authors' oracle protocol: keep the checkpoint with best test AUROC
     threshold_holdout: float = 0.1   # fraction of train/good held out to pick the decision threshold
+    # scale-out (docs/SCALING.md)
+    strategy: str = "default"    # default (one device) | mirrored (GPUs of one host) | multiworker (TF_CONFIG)
+    precision: str = "float32"   # float32 | mixed_float16 (loss scaling) | mixed_bfloat16; weights stay float32
 
     def validate(self):
         def need(cond, flag, msg):
@@ -89,6 +93,8 @@ class TrainConfig:
         need(self.rotation_fill in ("NEAREST", "REFLECT", "WRAP", "CONSTANT"), "rotation_fill",
              "must be NEAREST, REFLECT, WRAP or CONSTANT")
         need(0.0 <= self.threshold_holdout < 0.5, "threshold_holdout", "must be in [0, 0.5)")
+        need(self.strategy in STRATEGIES, "strategy", f"must be one of {STRATEGIES}, got {self.strategy!r}")
+        need(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
         return self
 
     def to_dict(self):

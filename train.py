@@ -55,6 +55,13 @@ flags.DEFINE_enum("rotation_interpolation", DEFAULTS.rotation_interpolation, ["N
                   "Interpolation of the training rotation.")
 flags.DEFINE_enum("rotation_fill", DEFAULTS.rotation_fill, ["NEAREST", "REFLECT", "WRAP", "CONSTANT"],
                   "How the corners uncovered by the training rotation are filled (objects).")
+flags.DEFINE_enum("strategy", DEFAULTS.strategy, ["default", "mirrored", "multiworker"],
+                  "tf.distribute strategy: default = one device; mirrored = every GPU of this host (data parallel, "
+                  "--batch_size is the global batch); multiworker = several hosts described by TF_CONFIG "
+                  "(docs/SCALING.md).")
+flags.DEFINE_enum("precision", DEFAULTS.precision, ["float32", "mixed_float16", "mixed_bfloat16"],
+                  "Compute precision: mixed_float16 (NVIDIA GPUs, with loss scaling) or mixed_bfloat16 (TPUs, "
+                  "Ampere+ GPUs, CPUs with AVX512-BF16/AMX); weights, losses and the gradient penalty stay float32.")
 
 CONFIG_FLAGS = [f.name for f in __import__("dataclasses").fields(TrainConfig)]
 

@@ -23,7 +23,7 @@ import glob
 import os
 import sys
 import time
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import numpy as np
 import tensorflow as tf

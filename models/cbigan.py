@@ -7,7 +7,7 @@ generator, so one tf.train.Checkpoint of it saves the whole training state. Trai
 import keras
 import tensorflow as tf
 
-from models import losses
+from models import distributed, losses
 from models.critic import Critic
 from models.encoder import Encoder
 from models.generator import Generator
@@ -23,7 +23,11 @@ def build_networks(config, image_size):
 
 
 class CBiGAN(keras.Model):
-    def __init__(self, config, image_size, **kwargs):
+    def __init__(self, config, image_size, strategy=None, precision=None, **kwargs):
+        """strategy: a tf.distribute strategy to build and train under (None: one device, no strategy).
+        precision: the Keras dtype policy the networks compute in (None: the global policy, float32 unless set;
+        weights stay float32). Dynamic loss scaling wraps both optimizers when config.precision is
+        "mixed_float16", whatever the policy here, so checkpoints keep one structure per config."""
         super().__init__(**kwargs)
         self.config = config
         self.image_size = image_size
@@ -31,23 +35,37 @@ class CBiGAN(keras.Model):
         self.alpha = float(config.alpha)
         self.gp_weight = float(config.gp_weight)
         self.d_iter = int(config.d_iter)
-        keras.utils.set_random_seed(config.seed)  # weight initialisation
-        self.encoder, self.generator, self.critic = build_networks(config, image_size)
-        self.ema_encoder, self.ema_generator, _ = build_networks(config, image_size)
-        for source, copy in ((self.encoder, self.ema_encoder), (self.generator, self.ema_generator)):
-            copy.set_weights(source.get_weights())
-        self.critic_optimizer = keras.optimizers.Adam(config.lr, beta_1=config.d_beta1, beta_2=config.d_beta2)
-        self.ge_optimizer = keras.optimizers.Adam(config.lr, beta_1=config.ge_beta1, beta_2=config.ge_beta2)
-        self.critic_optimizer.build(self.critic.trainable_variables)
-        self.ge_optimizer.build(self.generator_encoder_variables)
+        self.strategy = strategy
+        with distributed.scope(strategy), distributed.precision_policy(precision):
+            keras.utils.set_random_seed(config.seed)  # weight initialisation
+            self.encoder, self.generator, self.critic = build_networks(config, image_size)
+            self.ema_encoder, self.ema_generator, _ = build_networks(config, image_size)
+            for source, copy in ((self.encoder, self.ema_encoder), (self.generator, self.ema_generator)):
+                copy.set_weights(source.get_weights())
+            self.critic_optimizer = self._optimizer(config.d_beta1, config.d_beta2)
+            self.ge_optimizer = self._optimizer(config.ge_beta1, config.ge_beta2)
+            self.critic_optimizer.build(self.critic.trainable_variables)
+            self.ge_optimizer.build(self.generator_encoder_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")  # batches consumed
+            self.ema_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="ema_updates")
+        # Outside the strategy: z and epsilon are drawn for the global batch (in cross-replica context) and each
+        # replica takes its slice, so a distributed run draws exactly the numbers of a one-device run.
         self.rng = tf.random.Generator.from_seed(config.seed)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")  # batches consumed
-        self.ema_updates = tf.Variable(0, dtype=tf.int64, trainable=False, name="ema_updates")
         self.ema_pairs = list(zip(self.encoder.weights + self.generator.weights,
                                   self.ema_encoder.weights + self.ema_generator.weights))
-        signature = [tf.TensorSpec([None, image_size, image_size, 3], tf.float32)]
-        self.critic_step = tf.function(self._critic_step, input_signature=signature)
-        self.generator_encoder_step = tf.function(self._generator_encoder_step, input_signature=signature)
+        if strategy is None:
+            signature = [tf.TensorSpec([None, image_size, image_size, 3], tf.float32)]
+            self.critic_step = tf.function(self._critic_step, input_signature=signature)
+            self.generator_encoder_step = tf.function(self._generator_encoder_step, input_signature=signature)
+        else:  # x is a distributed batch (strategy.experimental_distribute_dataset): one value per replica
+            self.critic_step = tf.function(self._distributed_critic_step)
+            self.generator_encoder_step = tf.function(self._distributed_generator_encoder_step)
+
+    def _optimizer(self, beta_1, beta_2):
+        optimizer = keras.optimizers.Adam(self.config.lr, beta_1=beta_1, beta_2=beta_2)
+        if self.config.precision == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
 
     @property
     def generator_encoder_variables(self):
@@ -115,22 +133,93 @@ class CBiGAN(keras.Model):
         batch = tf.shape(x)[0]
         z = self.rng.normal([batch, self.latent_size])
         epsilon = self.rng.uniform([batch])
-        with tf.GradientTape() as tape:
-            results = self.critic_losses(x, z, epsilon)
-        variables = self.critic.trainable_variables
-        gradients = tape.gradient(results["critic_total"], variables)
-        self.critic_optimizer.apply_gradients(zip(gradients, variables))
+        results = self._critic_update(x, z, epsilon)
         self.step.assign_add(1)
         return results
 
     def _generator_encoder_step(self, x):
         z = self.rng.normal([tf.shape(x)[0], self.latent_size])
-        with tf.GradientTape() as tape:
-            results = self.generator_encoder_losses(x, z)
-        variables = self.generator_encoder_variables
-        gradients = tape.gradient(results["generator_encoder_total"], variables)
-        self.ge_optimizer.apply_gradients(zip(gradients, variables))
+        results = self._generator_encoder_update(x, z)
         self._update_ema()
+        self.step.assign_add(1)
+        return results
+
+    def _critic_update(self, x, z, epsilon, replicas=1):
+        """One critic update on (x, z, epsilon). With replicas > 1 (per replica, under a strategy) the losses
+        are this replica's batch means divided by the number of replicas: the optimizer sums the gradients
+        over the replicas (all-reduce), which then are those of the global batch mean."""
+        with tf.GradientTape() as tape:
+            results = self._per_replica(self.critic_losses(x, z, epsilon), replicas)
+            loss = self._scale_loss(self.critic_optimizer, results["critic_total"])
+        variables = self.critic.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        self.critic_optimizer.apply_gradients(zip(gradients, variables))
+        return results
+
+    def _generator_encoder_update(self, x, z, replicas=1):
+        """One G/E update on (x, z); replicas as in _critic_update. EMA and step are updated by the caller."""
+        with tf.GradientTape() as tape:
+            results = self._per_replica(self.generator_encoder_losses(x, z), replicas)
+            loss = self._scale_loss(self.ge_optimizer, results["generator_encoder_total"])
+        variables = self.generator_encoder_variables
+        gradients = tape.gradient(loss, variables)
+        self.ge_optimizer.apply_gradients(zip(gradients, variables))
+        return results
+
+    @staticmethod
+    def _per_replica(results, replicas):
+        if replicas == 1:
+            return results
+        return {name: value / replicas for name, value in results.items()}
+
+    @staticmethod
+    def _scale_loss(optimizer, loss):
+        """float16: the loss times the dynamic loss scale (the LossScaleOptimizer unscales the gradients)."""
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return optimizer.scale_loss(loss)
+        return loss
+
+    # ---- the same updates under a tf.distribute strategy ----
+
+    def _replica_slice(self, x, *values):
+        """This replica's rows of global-batch tensors: replica i holds rows [i*b, (i+1)*b) of the global
+        batch, as experimental_distribute_dataset splits it."""
+        context = tf.distribute.get_replica_context()
+        size = tf.shape(x)[0]
+        start = tf.cast(context.replica_id_in_sync_group, tf.int32) * size
+        return [value[start:start + size] for value in values]
+
+    def _global_batch(self, x):
+        per_replica = self.strategy.experimental_local_results(x)[0].shape[0]
+        return per_replica * self.strategy.num_replicas_in_sync
+
+    def _reduce(self, per_replica_results):
+        """The global-batch means: the sum over replicas of their scaled means."""
+        return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for name, value in per_replica_results.items()}
+
+    def _distributed_critic_step(self, x):
+        batch = self._global_batch(x)
+        z = self.rng.normal([batch, self.latent_size])
+        epsilon = self.rng.uniform([batch])
+
+        def replica_update(x, z, epsilon):
+            z, epsilon = self._replica_slice(x, z, epsilon)
+            return self._critic_update(x, z, epsilon, replicas=self.strategy.num_replicas_in_sync)
+
+        results = self._reduce(self.strategy.run(replica_update, args=(x, z, epsilon)))
+        self.step.assign_add(1)
+        return results
+
+    def _distributed_generator_encoder_step(self, x):
+        z = self.rng.normal([self._global_batch(x), self.latent_size])
+
+        def replica_update(x, z):
+            (z,) = self._replica_slice(x, z)
+            return self._generator_encoder_update(x, z, replicas=self.strategy.num_replicas_in_sync)
+
+        results = self._reduce(self.strategy.run(replica_update, args=(x, z)))
+        self._update_ema()  # cross-replica context: once per step, the same value on every replica
         self.step.assign_add(1)
         return results
 

@@ -138,5 +138,3 @@ def test_export_without_holdout_has_no_threshold_and_refuses_non_empty_output(tm
 
     with pytest.raises(ConfigError, match="--overwrite"):
         export_run(copy, str(tmp_path / "export"), log=lambda *a: None)
-    info = export_run(copy, str(tmp_path / "export"), threshold=7.5, overwrite=True, log=lambda *a: None)
-    assert info["threshold"] == 7.5

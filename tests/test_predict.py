@@ -241,7 +241,8 @@ def test_stale_holdout_scores_are_rescored_when_possible(object_run, tmp_path, c
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows([dict(r, path=str(tmp_path / "gone" / f"{i}.png")) for i, r in enumerate(rows)])
-    os.utime(predictor.restored.checkpoint_path + ".index", (later + 60, later + 60))
+    later = os.path.getmtime(csv_path) + 60
+    os.utime(predictor.restored.checkpoint_path + ".index", (later, later))
     chosen = predictor.threshold()
     assert not chosen.rescored and chosen.value == pytest.approx(stored, rel=1e-12)
     assert "using the stored scores" in capsys.readouterr().err

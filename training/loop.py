@@ -7,6 +7,7 @@ training images for the decision threshold that predict.py uses.
 import csv
 import dataclasses
 import os
+import tempfile
 import time
 
 import numpy as np
@@ -19,6 +20,7 @@ from data.patches import to_patches_numpy
 from data.streams import iter_test_chunks, load_train_images, train_dataset
 from errors import ConfigError, TrainingDiverged
 from evaluation.scoring import DEFAULT_LAMBDAS, Scorer
+from models import distributed
 from models.cbigan import CBiGAN
 from training import previews, run_folder
 from training.interrupt import StopRequest
@@ -52,7 +54,11 @@ def resolve_config(config, explicit_flags=()):
     if not config.run_dir:
         config = dataclasses.replace(config, run_dir=run_folder.default_run_dir(config))
     if run_folder.is_run_folder(config.run_dir):
-        return run_folder.reconcile_with_saved(config, explicit_flags).validate(), True
+        # The strategy only decides which devices compute the same updates: it comes from the command line
+        # (a run started on one GPU may resume on four, the global batch being the same).
+        explicit_flags = [name for name in explicit_flags if name != "strategy"]
+        resolved = run_folder.reconcile_with_saved(config, explicit_flags)
+        return dataclasses.replace(resolved, strategy=config.strategy).validate(), True
     if os.path.isdir(config.run_dir) and os.listdir(config.run_dir):
         raise ConfigError(f"--run_dir={config.run_dir} exists, is not empty and holds no {CONFIG_FILE_NAME}; "
                           "choose another folder")
@@ -62,9 +68,28 @@ def resolve_config(config, explicit_flags=()):
 CONFIG_FILE_NAME = "config.json"
 
 
+def worker_run_dir(run_dir, strategy):
+    """Where a non-chief worker of a multi-worker cluster writes (its checkpoints are needed by the collective
+    save; its logs and previews repeat the chief's): a local temporary folder, stable across restarts."""
+    task_type, task_id = distributed.task(strategy)
+    name = os.path.basename(os.path.normpath(run_dir))
+    return os.path.join(tempfile.gettempdir(), "cbigan-workers", f"{name}-{task_type}{task_id}")
+
+
 class TrainingJob:
     def __init__(self, config, explicit_flags=(), log=print):
         self.log = log
+        # First: MultiWorkerMirroredStrategy must be created before TensorFlow runs anything.
+        self.strategy = distributed.make_strategy(config.strategy)
+        replicas = distributed.replicas(self.strategy)
+        if config.batch_size % replicas:
+            raise ConfigError(f"--batch_size={config.batch_size} (the global batch) must be a multiple of the "
+                              f"{replicas} replicas of --strategy={config.strategy}")
+        self.chief_run_dir = config.run_dir
+        if not distributed.is_chief(self.strategy):
+            if not config.run_dir:
+                raise ConfigError("--strategy=multiworker needs --run_dir, the same on every worker")
+            config = dataclasses.replace(config, run_dir=worker_run_dir(config.run_dir, self.strategy))
         self.config, self.resuming = resolve_config(config, explicit_flags)
         config = self.config
         self.spec = spec_for(config)
@@ -78,14 +103,19 @@ class TrainingJob:
         os.makedirs(self.run_dir, exist_ok=True)
         config.save(self.run_dir, run_folder.provenance(self.spec, self.files, len(self.train_paths),
                                                         len(self.holdout_paths)))
-        self.model = CBiGAN(config, self.spec.patch_size)
+        self.model = CBiGAN(config, self.spec.patch_size, strategy=self.strategy, precision=config.precision)
+        if replicas > 1:
+            log(f"--strategy={config.strategy}: {replicas} replicas of {config.batch_size // replicas} images")
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.checkpoint = self.model.checkpoint()
         self.checkpoint.elapsed = self.elapsed
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.run_dir, CHECKPOINT_DIR),
                                                   max_to_keep=config.keep_checkpoints)
-        if self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+        latest = self.manager.latest_checkpoint
+        if self.chief_run_dir and self.chief_run_dir != self.run_dir:  # a worker: the chief's, when shared
+            latest = tf.train.latest_checkpoint(os.path.join(self.chief_run_dir, CHECKPOINT_DIR)) or latest
+        if latest:
+            self.checkpoint.restore(latest).expect_partial()
             log(f"resuming {self.run_dir} from step {int(self.model.step.numpy())}")
         self.best_on_test = None
         if config.keep_best_on_test:
@@ -104,9 +134,13 @@ class TrainingJob:
             return self.run_dir
         images = load_train_images(self.spec, dataclasses.replace(self.files, train_paths=self.train_paths))
         # A resumed run draws a fresh stream (seed + step) instead of replaying the first batches.
-        batches = iter(train_dataset(self.spec, images, config.batch_size, seed=config.seed + start_step,
-                                     interpolation=config.rotation_interpolation,
-                                     fill_mode=config.rotation_fill))
+        dataset = train_dataset(self.spec, images, config.batch_size, seed=config.seed + start_step,
+                                interpolation=config.rotation_interpolation, fill_mode=config.rotation_fill)
+        if self.strategy is not None:  # each replica gets its consecutive slice of every global batch
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+            dataset = self.strategy.experimental_distribute_dataset(dataset.with_options(options))
+        batches = iter(dataset)
         train_log = TrainLog(os.path.join(self.run_dir, "train_log.csv"), start_step)
         writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
         progress = Progress(config.steps)
@@ -144,7 +178,7 @@ class TrainingJob:
                     if step % config.checkpoint_every == 0:
                         self.manager.save(checkpoint_number=step)
                     if config.preview_every and step % config.preview_every == 0:
-                        self.write_previews(step, x, writer)
+                        self.write_previews(step, distributed.local_batch(self.strategy, x), writer)
                     if config.monitor_every and step % config.monitor_every == 0:
                         self.monitor(step)
                     if stop.requested:
@@ -159,7 +193,7 @@ class TrainingJob:
         progress.close()
         if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{step}"):
             self.manager.save(checkpoint_number=step)
-        self.write_previews(step, x, writer=None)
+        self.write_previews(step, distributed.local_batch(self.strategy, x), writer=None)
         self.finish()
         return self.run_dir
 

@@ -6,12 +6,14 @@ CATEGORY ?=
 DATA ?= data/mvtec-ad
 STEPS ?=
 RUN ?=
+IMAGES ?=
+OUT ?=
 ARGS ?=
 ELPV_TYPE ?= mono
 DEMO_STEPS ?= 3000
 DEMO_RUN ?= runs/demo-elpv-$(ELPV_TYPE)
 
-.PHONY: install test test-all train evaluate demo bench train-all clean
+.PHONY: install test train evaluate predict export demo bench train-all
 
 install: $(VENV)/.installed
 
@@ -31,6 +33,14 @@ train: install
 evaluate: install
 	@if [ -z "$(RUN)" ]; then echo "make evaluate: set RUN, e.g. make evaluate RUN=runs/bottle-..." >&2; exit 2; fi
 	$(PY) evaluate.py --run=$(RUN) $(ARGS)
+
+predict: install
+	@if [ -z "$(RUN)" ] || [ -z "$(IMAGES)" ]; then echo "make predict: set RUN and IMAGES, e.g. make predict RUN=runs/x IMAGES=new/" >&2; exit 2; fi
+	$(PY) predict.py --run=$(RUN) $(IMAGES) $(ARGS)
+
+export: install
+	@if [ -z "$(RUN)" ] || [ -z "$(OUT)" ]; then echo "make export: set RUN and OUT, e.g. make export RUN=runs/x OUT=exported/" >&2; exit 2; fi
+	$(PY) export.py --run=$(RUN) --output=$(OUT) $(ARGS)
 
 # The embedded default: real solar-cell images from the elpv-dataset package (no manual download).
 demo: install

@@ -5,14 +5,37 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def run_main(main_fn):
-    """Run main_fn(argv) under absl; a UserError prints one line and exits 2."""
+def import_tensorflow_quietly():
+    """Import TensorFlow with the C++ start-up banner (oneDNN notice, absl pre-init warning) discarded: those
+    lines ignore TF_CPP_MIN_LOG_LEVEL. Errors still surface as Python exceptions."""
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def run_main(main_fn, load_tensorflow=True):
+    """Run main_fn(argv) under absl; a UserError prints one line and exits 2.
+
+    load_tensorflow=False leaves the import to main_fn (train.py checks its flags before paying for it)."""
     from absl import app
+    from absl import logging
 
     from errors import TrainingDiverged, UserError
 
     def wrapped(argv):
+        logging.set_verbosity(logging.WARNING)  # checkpoint/saved-model INFO chatter
         try:
+            if load_tensorflow:
+                import_tensorflow_quietly()
             return main_fn(argv)
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
@@ -21,10 +44,7 @@ def run_main(main_fn):
             print(f"error: training diverged: {err}", file=sys.stderr)
             sys.exit(1)
 
-    try:
-        app.run(wrapped)
-    except SystemExit:
-        raise
+    app.run(wrapped)
 
 
 def explicit_flags(flag_values, names):

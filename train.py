@@ -78,6 +78,7 @@ def main(argv):
     config = TrainConfig(**{name: FLAGS[name].value for name in CONFIG_FLAGS if name in FLAGS})
     explicit = [name for name in CONFIG_FLAGS if name in FLAGS and FLAGS[name].present]
     check_inputs_before_loading_tensorflow(config, explicit)
+    cli.import_tensorflow_quietly()
     from training.loop import train
     train(config, explicit)
 
@@ -95,4 +96,4 @@ def check_inputs_before_loading_tensorflow(config, explicit):
 
 
 if __name__ == "__main__":
-    cli.run_main(main)
+    cli.run_main(main, load_tensorflow=False)

@@ -32,5 +32,10 @@ def restore_run(run_dir, checkpoint="latest"):
     model = CBiGAN(config, spec.patch_size)
     status = model.checkpoint().restore(path)
     status.expect_partial()  # the job's extra counters (elapsed time) are not needed here
-    status.assert_existing_objects_matched()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError:
+        raise ConfigError(f"checkpoint {path} does not match the model described by {run_dir}/config.json "
+                          "(written by an older version of this code, or config.json was edited); retrain the run")
+
     return RestoredRun(run_dir, config, spec, model, path, int(model.step.numpy()))

@@ -12,6 +12,13 @@ ARGS ?=
 ELPV_TYPE ?= mono
 DEMO_STEPS ?= 3000
 DEMO_RUN ?= runs/demo-elpv-$(ELPV_TYPE)
+# make train-all: CATEGORIES (comma-separated; default every MVTec AD category under DATA), SWEEP_DIR, GPUS
+# (auto | none | 0,1,...), PARALLEL (runs at a time), SWEEP_ARGS (more sweep.py flags); ARGS go to every train.py.
+CATEGORIES ?=
+SWEEP_DIR ?= runs/sweep
+GPUS ?= auto
+PARALLEL ?=
+SWEEP_ARGS ?=
 
 .PHONY: install test train evaluate predict export demo bench train-all
 
@@ -41,6 +48,10 @@ predict: install
 export: install
 	@if [ -z "$(RUN)" ] || [ -z "$(OUT)" ]; then echo "make export: set RUN and OUT, e.g. make export RUN=runs/x OUT=exported/" >&2; exit 2; fi
 	$(PY) export.py --run=$(RUN) --output=$(OUT) $(ARGS)
+
+train-all: install
+	$(PY) sweep.py --data_dir=$(DATA) --sweep_dir=$(SWEEP_DIR) --gpus=$(GPUS) $(if $(CATEGORIES),--categories=$(CATEGORIES)) \
+		$(if $(STEPS),--steps=$(STEPS)) $(if $(PARALLEL),--parallel=$(PARALLEL)) $(SWEEP_ARGS) $(if $(ARGS),-- $(ARGS))
 
 # The embedded default: real solar-cell images from the elpv-dataset package (no manual download).
 demo: install

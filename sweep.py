@@ -224,4 +224,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run_main(main)
+    cli.run_main(main, load_tensorflow=False)

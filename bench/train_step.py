@@ -9,7 +9,8 @@ critic updates + 1 G/E update) is run first as warm-up (tracing), then --cycles 
 ends by reading a loss with float(), which waits for the updates to finish. ms_per_update = total time /
 updates; images_per_s = batch * updates / total time; critic_ms / generator_encoder_ms are medians of the
 single updates (each timed to completion). peak_rss_mb is ru_maxrss of the setting's own subprocess.
-load_avg_1min is recorded because the figures are only comparable on an otherwise idle machine.
+load_avg_1min is recorded because the figures are only comparable on an otherwise idle machine; cpu_ms_per_update
+(process CPU time, all threads) is less sensitive to other load.
 The authors' code measured 206-220 ms per update (objects) and 73-80 ms (textures) on the same machine kind
 (reference-implementation.md); speedup = midpoint / ms_per_update.
 """
@@ -60,10 +61,10 @@ def run_setting(setting, cycles, batch_size, seed=0):
     cycle(0)  # warm-up: traces both updates
 
     # whole cycles, timed end to end (no per-update synchronisation inside a cycle)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for c in range(cycles):
         cycle(c)
-    total = time.perf_counter() - t0
+    total, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     updates = cycles * (model.d_iter + 1)
 
     # per-kind medians: one more set of cycles with each update timed to completion
@@ -73,7 +74,8 @@ def run_setting(setting, cycles, batch_size, seed=0):
 
     ms = 1000 * total / updates
     return {"bench": "train_step", "setting": setting, "ms_per_update": round(ms, 1),
-            "images_per_s": round(batch_size * updates / total, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
+            "images_per_s": round(batch_size * updates / total, 1),
+            "cpu_ms_per_update": round(1000 * cpu / updates, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
             "critic_ms_median": round(1000 * statistics.median(timings["critic"]), 1),
             "generator_encoder_ms_median": round(1000 * statistics.median(timings["generator_encoder"]), 1),
             "baseline_ms_per_update": BASELINE_MS[setting],

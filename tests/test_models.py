@@ -160,19 +160,15 @@ def _build_and_run(**options):
 def _build_and_run_once(**options):
     encoder, generator, critic = networks(32, channels=2, latent_size=8, **options)
     x, z = images(4, 32), latents(4, 8)
-    for training in (False, True):
-        e = encoder(x, training=training)
-        g = generator(z, training=training)
-        d = critic([x, z], training=training)
-        assert tuple(e.shape) == (4, 8) and tuple(g.shape) == (4, 32, 32, 3) and tuple(d.shape) == (4,)
-        for t in (e, g, d):
-            assert np.all(np.isfinite(t.numpy()))
-    # gradients reach every trainable weight of each network
+    # training mode, with gradients reaching every trainable weight of each network
     with tf.GradientTape(persistent=True) as tape:
-        e = encoder(x, training=True)
-        g = generator(z, training=True)
-        d = critic([x, z], training=True)
-        e_loss, g_loss, d_loss = tf.reduce_sum(e), tf.reduce_sum(tf.square(g)), tf.reduce_sum(d)
+        outputs = [encoder(x, training=True), generator(z, training=True), critic([x, z], training=True)]
+        e_loss, g_loss, d_loss = (tf.reduce_sum(tf.square(t)) for t in outputs)
+    # and inference mode
+    outputs += [encoder(x), generator(z), critic([x, z])]
+    for t, shape in zip(outputs, [(4, 8), (4, 32, 32, 3), (4,)] * 2):
+        assert tuple(t.shape) == shape
+        assert np.all(np.isfinite(t.numpy()))
     for loss, net in ((e_loss, encoder), (g_loss, generator), (d_loss, critic)):
         grads = tape.gradient(loss, net.trainable_variables)
         assert all(grad is not None for grad in grads), net.name

@@ -18,6 +18,7 @@ class RestoredRun:
     model: CBiGAN
     checkpoint_path: str
     step: int
+    checkpoint: object = None  # kept referenced: a collected Checkpoint can drop deferred restorations
 
 
 def restore_run(run_dir, checkpoint="latest"):
@@ -30,7 +31,8 @@ def restore_run(run_dir, checkpoint="latest"):
                           f"(python train.py --run_dir={run_dir} --category={config.category})")
     spec = spec_for(config)
     model = CBiGAN(config, spec.patch_size)
-    status = model.checkpoint().restore(path)
+    checkpoint = model.checkpoint()
+    status = checkpoint.restore(path)
     status.expect_partial()  # the job's extra counters (elapsed time) are not needed here
     try:
         status.assert_existing_objects_matched()
@@ -38,4 +40,4 @@ def restore_run(run_dir, checkpoint="latest"):
         raise ConfigError(f"checkpoint {path} does not match the model described by {run_dir}/config.json "
                           "(written by an older version of this code, or config.json was edited); retrain the run")
 
-    return RestoredRun(run_dir, config, spec, model, path, int(model.step.numpy()))
+    return RestoredRun(run_dir, config, spec, model, path, int(model.step.numpy()), checkpoint)

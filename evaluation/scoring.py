@@ -37,8 +37,9 @@ class Scorer:
         z = self.encoder(x, training=False)
         reconstruction = self.generator(z, training=False)
         reconstruction_error = losses.l1_per_sample(x, reconstruction)                   # eq. 8
-        features_real = self.critic.features(x, z, self.feature_layer)
-        features_reconstructed = self.critic.features(reconstruction, z, self.feature_layer)
+        features = self.critic.features(tf.concat([x, reconstruction], 0), tf.concat([z, z], 0),
+                                        self.feature_layer)  # one pass for f_D(x, E(x)) and f_D(G(E(x)), E(x))
+        features_real, features_reconstructed = tf.split(features, 2)
         feature_error = losses.l1_per_sample(features_real, features_reconstructed)      # eq. 9
         error_map = tf.reduce_sum(tf.abs(x - reconstruction), axis=-1)
         return {"reconstruction_error": reconstruction_error, "feature_error": feature_error,

@@ -63,13 +63,16 @@ SCRIPT = textwrap.dedent("""
 
     from tests.fixtures_images import make_category
     from config import TrainConfig
-    from training.loop import train
     make_category(sys.argv[1] + "/data", "widget", train=10, test={"good": 2, "crack": 2})
     job = TrainConfig(category="widget", data_dir=sys.argv[1] + "/data", run_dir=sys.argv[1] + "/run", steps=2,
                       channels=1, latent_size=8, batch_size=4, image_size=32, d_iter=1, log_every=2,
                       checkpoint_every=2, preview_every=0, threshold_holdout=0.2, precision="mixed_bfloat16")
-    train(job)
+    from training.loop import TrainingJob
+    trained = TrainingJob(job)
+    trained.run()
     out["policy_after_job"] = keras.mixed_precision.global_policy().name
+    out["job_scoring_conv_compute"] = trained._scoring_model().encoder.trunk.blocks[0].conv1.compute_dtype
+    out["job_training_conv_compute"] = trained.model.encoder.trunk.blocks[0].conv1.compute_dtype
     print("RESULT " + json.dumps(out))
 """)
 
@@ -131,3 +134,5 @@ def test_training_job_under_bfloat16(mixed):
     assert json.loads((run / "config.json").read_text())["config"]["precision"] == "mixed_bfloat16"
     assert (run / "checkpoints" / "ckpt-2.index").is_file()
     assert (run / "holdout_scores.csv").is_file()
+    # trained in bfloat16, scored (threshold, previews) in float32 like evaluate.py and predict.py
+    assert (out["job_training_conv_compute"], out["job_scoring_conv_compute"]) == ("bfloat16", "float32")

@@ -210,7 +210,18 @@ class TrainingJob:
     # ---- previews, monitoring, threshold ----
 
     def _scorer(self, weights="ema"):
-        return Scorer(self.model, weights=weights, feature_layer=self.config.feature_layer)
+        return Scorer(self._scoring_model(), weights=weights, feature_layer=self.config.feature_layer)
+
+    def _scoring_model(self):
+        """The model to score with. Under mixed precision: a float32 copy holding the current weights, so the
+        threshold scores (and previews, monitoring) are computed as evaluate.py and predict.py compute them."""
+        if self.config.precision == "float32":
+            return self.model
+        if not hasattr(self, "_float32_model"):
+            self._float32_model = CBiGAN(self.config, self.spec.patch_size, precision="float32")
+        for name in ("encoder", "generator", "critic", "ema_encoder", "ema_generator"):
+            getattr(self._float32_model, name).set_weights(getattr(self.model, name).get_weights())
+        return self._float32_model
 
     def _preview_test_samples(self):
         if not hasattr(self, "_preview_test"):

@@ -149,6 +149,17 @@ def run_tasks(tasks, commands, slots, log_dir, log=print):
     to this terminal, otherwise to <log_dir>/<category>.log."""
     pending = [t for t in tasks if t.action != "skip"]
     running, codes = {}, {}
+    try:
+        _schedule(pending, commands, slots, log_dir, log, running, codes)
+    except KeyboardInterrupt:  # Ctrl-C reached the trainings too: each writes a checkpoint and exits
+        log("interrupted: waiting for the running trainings to write their checkpoints")
+        for process in running:
+            process.wait()
+        raise
+    return codes
+
+
+def _schedule(pending, commands, slots, log_dir, log, running, codes):
     free = list(slots)
     while pending or running:
         while pending and free:
@@ -176,7 +187,6 @@ def run_tasks(tasks, commands, slots, log_dir, log=print):
             codes[task.category] = process.returncode
             log(f"[{task.category}] " + ("done" if process.returncode == 0 else f"FAILED (exit {process.returncode})"))
             free.append(slot)
-    return codes
 
 
 def main(argv):
@@ -212,7 +222,11 @@ def main(argv):
             print("    " + shlex.join(commands[task.category]))
     if FLAGS.dry_run:
         return
-    codes = run_tasks(tasks, commands, slots, os.path.join(FLAGS.sweep_dir, "logs"))
+    try:
+        codes = run_tasks(tasks, commands, slots, os.path.join(FLAGS.sweep_dir, "logs"))
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        sys.exit(130)
     failed = sorted(c for c, code in codes.items() if code != 0)
     if FLAGS.evaluate and len(failed) < len(tasks):
         result = subprocess.run([sys.executable, str(REPO / "evaluate.py"), f"--run={FLAGS.sweep_dir}"], cwd=REPO)

@@ -115,7 +115,11 @@ class TrainingJob:
         if self.chief_run_dir and self.chief_run_dir != self.run_dir:  # a worker: the chief's, when shared
             latest = tf.train.latest_checkpoint(os.path.join(self.chief_run_dir, CHECKPOINT_DIR)) or latest
         if latest:
-            self.checkpoint.restore(latest).expect_partial()
+            try:
+                self.checkpoint.restore(latest).assert_existing_objects_matched()
+            except AssertionError:
+                raise ConfigError(f"checkpoint {latest} does not match the model of {self.run_dir}/config.json "
+                                  "(older code version or an edited config); use a new --run_dir") from None
             log(f"resuming {self.run_dir} from step {int(self.model.step.numpy())}")
         self.best_on_test = None
         if config.keep_best_on_test:

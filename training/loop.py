@@ -214,7 +214,13 @@ class TrainingJob:
     # ---- previews, monitoring, threshold ----
 
     def _scorer(self, weights="ema"):
-        return Scorer(self._scoring_model(), weights=weights, feature_layer=self.config.feature_layer)
+        """One Scorer per weight set for the whole job, so its tf.function is traced once (previews,
+        monitoring and the threshold scores all reuse it; the networks it holds are updated in place)."""
+        model = self._scoring_model()
+        scorers = self.__dict__.setdefault("_scorers", {})
+        if weights not in scorers:
+            scorers[weights] = Scorer(model, weights=weights, feature_layer=self.config.feature_layer)
+        return scorers[weights]
 
     def _scoring_model(self):
         """The model to score with. Under mixed precision: a float32 copy holding the current weights, so the

@@ -46,7 +46,3 @@ def run_main(main_fn, load_tensorflow=True):
 
     app.run(wrapped)
 
-
-def explicit_flags(flag_values, names):
-    """The flags among names that the user set on the command line."""
-    return [name for name in names if flag_values[name].present]

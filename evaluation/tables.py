@@ -122,20 +122,20 @@ def load_paper_rows(metric: str, methods=PAPER_METHODS) -> dict[str, dict[str, f
 
     metric: "balanced_accuracy" (Table II) or "auroc" (Table III). Only the 15 categories; see load_paper_means.
     """
-    frame = _paper_frame(metric, methods)
-    rows = {}
-    for method in methods:
-        mine = frame[(frame["method"] == method) & frame["category"].isin(PAPER_CATEGORIES)]
-        rows[method + PAPER_SUFFIX] = {c: float(v) for c, v in zip(mine["category"], mine["value"])}
-    return rows
+    return _paper_values(metric, methods, PAPER_CATEGORIES)
 
 
 def load_paper_means(metric: str, methods=PAPER_METHODS) -> dict[str, dict[str, float]]:
     """The paper's published means over its full tables: {"CBiGAN (paper)": {"texture_mean": 0.85, ...}}."""
+    return _paper_values(metric, methods, MEAN_COLUMNS)
+
+
+def _paper_values(metric, methods, columns):
+    """{"<method> (paper)": {column: value}} for the paper's rows, restricted to the given columns."""
     frame = _paper_frame(metric, methods)
     rows = {}
     for method in methods:
-        mine = frame[(frame["method"] == method) & frame["category"].isin(MEAN_COLUMNS)]
+        mine = frame[(frame["method"] == method) & frame["category"].isin(columns)]
         rows[method + PAPER_SUFFIX] = {c: float(v) for c, v in zip(mine["category"], mine["value"])}
     return rows
 

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from config import TrainConfig
+from config import CONFIG_FILE, TrainConfig
 from data.categories import category_spec
 from data.files import find_category
 from data.patches import to_patches_numpy
@@ -60,12 +60,10 @@ def resolve_config(config, explicit_flags=()):
         resolved = run_folder.reconcile_with_saved(config, explicit_flags)
         return dataclasses.replace(resolved, strategy=config.strategy).validate(), True
     if os.path.isdir(config.run_dir) and os.listdir(config.run_dir):
-        raise ConfigError(f"--run_dir={config.run_dir} exists, is not empty and holds no {CONFIG_FILE_NAME}; "
+        raise ConfigError(f"--run_dir={config.run_dir} exists, is not empty and holds no {CONFIG_FILE}; "
                           "choose another folder")
     return config.validate(), False
 
-
-CONFIG_FILE_NAME = "config.json"
 
 
 def worker_run_dir(run_dir, strategy):

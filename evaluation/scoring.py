@@ -12,7 +12,6 @@ import numpy as np
 import tensorflow as tf
 
 from data.patches import stitch_patches
-from models import losses
 
 DEFAULT_LAMBDAS = (0.1, 0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -20,6 +19,19 @@ DEFAULT_LAMBDAS = (0.1, 0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 def combine(reconstruction_error, feature_error, score_lambda):
     """Eq. 7 on arrays of per-input L_R and L_fD."""
     return (1.0 - score_lambda) * np.asarray(reconstruction_error) + score_lambda * np.asarray(feature_error)
+
+
+def score_graph(encoder, generator, critic, x, feature_layer):
+    """Eq. 8, 9 and the anomaly map of model inputs x (N, s, s, 3) in [-1, 1], as graph ops (used by the Scorer
+    and by the exported model)."""
+    z = encoder(x, training=False)
+    reconstruction = generator(z, training=False)
+    error_map = tf.reduce_sum(tf.abs(x - reconstruction), axis=-1)
+    reconstruction_error = tf.reduce_sum(error_map, axis=[1, 2])                         # eq. 8
+    feature_difference = critic.feature_difference(x, reconstruction, z, feature_layer)
+    feature_error = tf.reduce_sum(tf.abs(tf.cast(feature_difference, tf.float32)), axis=1)  # eq. 9
+    return {"reconstruction_error": reconstruction_error, "feature_error": feature_error,
+            "error_map": error_map, "reconstruction": reconstruction}
 
 
 class Scorer:
@@ -34,16 +46,7 @@ class Scorer:
                                        input_signature=[tf.TensorSpec([None, side, side, 3], tf.float32)])
 
     def _score_batch(self, x):
-        z = self.encoder(x, training=False)
-        reconstruction = self.generator(z, training=False)
-        reconstruction_error = losses.l1_per_sample(x, reconstruction)                   # eq. 8
-        features = self.critic.features(tf.concat([x, reconstruction], 0), tf.concat([z, z], 0),
-                                        self.feature_layer)  # one pass for f_D(x, E(x)) and f_D(G(E(x)), E(x))
-        features_real, features_reconstructed = tf.split(features, 2)
-        feature_error = losses.l1_per_sample(features_real, features_reconstructed)      # eq. 9
-        error_map = tf.reduce_sum(tf.abs(x - reconstruction), axis=-1)
-        return {"reconstruction_error": reconstruction_error, "feature_error": feature_error,
-                "error_map": error_map, "reconstruction": reconstruction}
+        return score_graph(self.encoder, self.generator, self.critic, x, self.feature_layer)
 
     def score_inputs(self, inputs, batch_size=64, keep_reconstructions=False):
         """Score an array (N, s, s, 3) in [-1, 1] in batches; returns numpy arrays keyed as _score_batch."""

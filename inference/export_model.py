@@ -16,7 +16,7 @@ from data.patches import stitch_patches, to_patches
 from errors import ConfigError
 from inference.predict_images import Predictor
 from inference.threshold import DEFAULT_QUANTILE
-from models import losses
+from evaluation.scoring import score_graph
 
 README_FILE = "README.txt"
 INFO_FILE = "export_info.json"
@@ -49,15 +49,10 @@ class AnomalyModel(tf.Module):
         x = tf.clip_by_value(tf.round(resized), 0.0, 255.0) / 127.5 - 1.0            # resize_uint8, [-1, 1]
         batch = tf.shape(x)[0]
         inputs = tf.reshape(to_patches(x, p), [-1, p, p, 3])                          # (N * P, p, p, 3)
-        z = self.encoder(inputs, training=False)
-        reconstruction = self.generator(z, training=False)
-        reconstruction_error = losses.l1_per_sample(inputs, reconstruction)           # eq. 8
-        feature_error = losses.l1_per_sample(                                         # eq. 9
-            self.critic.features(inputs, z, self._feature_layer),
-            self.critic.features(reconstruction, z, self._feature_layer))
-        per_patch_r = tf.reshape(reconstruction_error, [batch, n_patches])
-        per_patch_f = tf.reshape(feature_error, [batch, n_patches])
-        error_map = tf.reduce_sum(tf.abs(inputs - reconstruction), axis=-1)
+        scored = score_graph(self.encoder, self.generator, self.critic, inputs, self._feature_layer)
+        per_patch_r = tf.reshape(scored["reconstruction_error"], [batch, n_patches])
+        per_patch_f = tf.reshape(scored["feature_error"], [batch, n_patches])
+        error_map = scored["error_map"]
         error_map = tf.reshape(error_map, [batch, n_patches, p, p, 1])
         out = {
             "score": tf.reduce_max((1.0 - lam) * per_patch_r + lam * per_patch_f, axis=1),   # eq. 7

@@ -51,3 +51,21 @@ class Critic(keras.Model):
         if layer == "joint":
             return self._joint_features([x, z], training)
         raise ValueError(f"feature layer must be one of {FEATURE_LAYERS}, got {layer!r}")
+
+    def feature_difference(self, x, x_other, z, layer="first_conv"):
+        """f_D(x, z) - f_D(x_other, z), flattened per sample: the vector whose L1 norm is eq. 9.
+
+        first_conv is linear in x (a convolution; its bias, if any, cancels in the difference), so it is
+        computed as one convolution of x - x_other: half the work of two feature passes, equal up to float
+        rounding. joint: two passes, one batch.
+        """
+        if layer == "first_conv":
+            conv = self.trunk.blocks[0].conv1
+            difference = keras.ops.cast(x, conv.compute_dtype) - keras.ops.cast(x_other, conv.compute_dtype)
+            out = keras.ops.conv(difference, keras.ops.cast(conv.kernel, conv.compute_dtype), strides=1,
+                                 padding="same")
+            return keras.ops.reshape(out, (keras.ops.shape(x)[0], -1))
+        features = self.features(keras.ops.concatenate([x, x_other], 0), keras.ops.concatenate([z, z], 0),
+                                 layer)
+        real, other = keras.ops.split(features, 2)
+        return real - other

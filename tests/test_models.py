@@ -262,3 +262,20 @@ def test_joint_features_feed_the_score():
     np.testing.assert_allclose(critic([x, z]).numpy(), score[:, 0], rtol=1e-5, atol=1e-6)
     # the joint features depend on the latent
     assert not np.allclose(joint.numpy(), critic.features(x, z + 1.0, "joint").numpy())
+
+
+@pytest.mark.parametrize("layer", ["first_conv", "joint"])
+@pytest.mark.parametrize("use_bias", [False, True])
+def test_feature_difference_equals_difference_of_features(layer, use_bias):
+    """first_conv takes one convolution of x - x_other (linearity; a bias cancels): same numbers as two passes."""
+    c, n = 2, 3
+    _, _, critic = networks(32, channels=c, use_bias=use_bias)
+    rng = np.random.default_rng(11)
+    for variable in critic.trunk.blocks[0].conv1.weights:  # a nonzero bias, so that it would show if not cancelled
+        variable.assign(rng.normal(size=variable.shape).astype(np.float32))
+    x, x_other, z = images(n, 32, seed=1), images(n, 32, seed=2), latents(n, 8, seed=3)
+    expected = critic.features(x, z, layer) - critic.features(x_other, z, layer)
+    difference = critic.feature_difference(x, x_other, z, layer)
+    assert tuple(difference.shape) == tuple(expected.shape)
+    assert np.abs(expected.numpy()).max() > 1e-4  # the inputs differ, so must the features
+    np.testing.assert_allclose(difference.numpy(), expected.numpy(), rtol=1e-4, atol=1e-6)

@@ -20,7 +20,7 @@ GPUS ?= auto
 PARALLEL ?=
 SWEEP_ARGS ?=
 
-.PHONY: install test train evaluate predict export demo bench train-all
+.PHONY: install test train evaluate predict export demo bench profile train-all
 
 install: $(VENV)/.installed
 
@@ -64,3 +64,6 @@ bench: install
 	$(PY) bench/train_step.py
 	$(PY) bench/input_pipeline.py
 	$(PY) bench/scoring.py
+
+profile: install  ## op-time breakdown of one critic update (WHAT=critic|generator_encoder|scoring)
+	$(PY) bench/profile_ops.py --what=$(or $(WHAT),critic)

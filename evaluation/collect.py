@@ -8,6 +8,8 @@ and metrics.csv), which is reused (force=True re-evaluates). A run without a che
 warning; a run whose test set has one class only (metrics undefined) is left out of the tables with a warning.
 Other errors (e.g. a moved dataset) stop the job with their one-line message.
 
+Also training_curves.png (evaluation.curves): L_R, critic loss, gradient penalty and monitored AUROC of every run.
+
 Tables (evaluation.tables.write_results): metrics auroc and balanced_accuracy at each run's default lambda
 (config.score_lambda, 0.1 as in the paper), plus pixel_auroc and aupro for the runs that have them. Category
 types (texture/object) come from each run's config, so custom categories keep theirs.
@@ -24,6 +26,7 @@ from pathlib import Path
 from config import CONFIG_FILE
 from errors import ConfigError
 from evaluation import tables
+from evaluation.curves import training_curves_plot
 from evaluation.evaluate_run import EvalSettings, NoCheckpoint, evaluate_run, format_summary, load_evaluation
 from evaluation.metrics import MetricUndefined
 
@@ -39,6 +42,7 @@ class CollectSummary:
     evaluated: list   # EvalSummary of every run in the tables (reused ones have .reused True)
     methods: list     # method label of each of them
     skipped: list     # (run folder, reason)
+    curves_png: str | None = None  # training_curves.png (None when no run has a train_log.csv)
 
 
 def run_folders(folder):
@@ -110,10 +114,16 @@ def evaluate_folder(folder, settings=None, force=False, results_dir=None, log=pr
     csv_path, md_path = tables.write_results(results, out_dir, category_types)
     with open(md_path, "a") as handle:
         handle.write(_runs_section(evaluated, methods))
+    curves_png = os.path.join(out_dir, "training_curves.png")
+    curve_labels = [f"{s.category}: {method}" for s, method in zip(evaluated, methods)]
+    if training_curves_plot(curves_png, [s.run_dir for s in evaluated], curve_labels) is None:
+        curves_png = None
+    else:
+        log(f"training curves: {curves_png}")
     if skipped:
         log(f"{len(skipped)} run(s) not in the tables: " + ", ".join(os.path.basename(r) for r, _ in skipped))
     log(f"tables of {len(evaluated)} run(s): {csv_path}, {md_path}")
-    return CollectSummary(str(folder), str(csv_path), str(md_path), evaluated, methods, skipped)
+    return CollectSummary(str(folder), str(csv_path), str(md_path), evaluated, methods, skipped, curves_png)
 
 
 def _runs_section(evaluated, methods):

@@ -208,6 +208,9 @@ def test_folder_of_runs(trained):
     for text in ("CBiGAN alpha=0.0001", "EGBAD (alpha=0)", "CBiGAN (paper)", "EGBAD (paper)", "## Runs",
                  "tinytex-b"):
         assert text in markdown
+    # training curves of both runs, read from their train logs
+    assert result.curves_png == str(runs / "training_curves.png") and os.path.getsize(result.curves_png) > 10_000
+    assert any("training curves" in m for m in messages)
 
     # a second pass reuses both evaluations; other settings do not match them
     again = evaluate_folder(str(runs), EvalSettings(), log=lambda *a: None)

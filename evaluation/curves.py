@@ -1,0 +1,60 @@
+"""Training curves of several runs side by side (training_curves.png of `evaluate.py --run <folder of runs>`).
+
+Panels, x = batches consumed: the image reconstruction loss L_R (eq. 11), the critic loss L_D (eq. 6), the
+gradient penalty, and the test-set AUROC of the EMA weights where the run was trained with --monitor_every
+(monitoring only: it never selects a checkpoint). Read from each run's train_log.csv and metrics.csv.
+"""
+import os
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from evaluation.plots import _save
+
+LOG_PANELS = (("image_reconstruction", "image reconstruction L_R (eq. 11)"),
+              ("critic_loss", "critic loss L_D (eq. 6)"),
+              ("gradient_penalty", "gradient penalty"))
+MONITOR_PANEL = ("image_auroc", "test AUROC, EMA weights (monitoring)")
+
+
+def read_curves(run_dir):
+    """{column: (steps, values)} of a run's train_log.csv panels and its monitoring AUROC; missing files or
+    columns are left out (a run trained without --monitor_every has no AUROC curve)."""
+    curves = {}
+    log_path = os.path.join(run_dir, "train_log.csv")
+    if os.path.isfile(log_path):
+        log = pd.read_csv(log_path)
+        for column, _ in LOG_PANELS:
+            if column in log.columns:
+                rows = log[["step", column]].dropna()
+                curves[column] = (rows["step"].to_numpy(), rows[column].to_numpy())
+    metrics_path = os.path.join(run_dir, "metrics.csv")
+    if os.path.isfile(metrics_path):
+        metrics = pd.read_csv(metrics_path)
+        if {"step", MONITOR_PANEL[0]} <= set(metrics.columns):
+            curves[MONITOR_PANEL[0]] = (metrics["step"].to_numpy(), metrics[MONITOR_PANEL[0]].to_numpy())
+    return curves
+
+
+def training_curves_plot(path, run_dirs, labels):
+    """One line per run in each panel; returns {label: read_curves(run)} (what was drawn), or None and no
+    file when no run has a train_log.csv."""
+    drawn = {label: read_curves(run_dir) for run_dir, label in zip(run_dirs, labels)}
+    if not any(drawn.values()):
+        return None
+    panels = LOG_PANELS + (MONITOR_PANEL,)
+    figure = Figure(figsize=(12, 8))
+    axes = figure.subplots(2, 2).ravel()
+    for ax, (column, title) in zip(axes, panels):
+        for label, curves in drawn.items():
+            if column in curves:
+                steps, values = curves[column]
+                ax.plot(steps, values, marker="o" if column == MONITOR_PANEL[0] else None, markersize=3,
+                        label=label)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("batches")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    _save(figure, path)
+    return drawn

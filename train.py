@@ -7,6 +7,7 @@ import cli  # noqa: F401  (sets TF log level before TensorFlow loads)
 from absl import flags
 
 from config import TrainConfig
+from data.images import INTENSITY_MODES
 
 DEFAULTS = TrainConfig()
 FLAGS = flags.FLAGS
@@ -55,6 +56,10 @@ flags.DEFINE_enum("rotation_interpolation", DEFAULTS.rotation_interpolation, ["N
                   "Interpolation of the training rotation.")
 flags.DEFINE_enum("rotation_fill", DEFAULTS.rotation_fill, ["NEAREST", "REFLECT", "WRAP", "CONSTANT"],
                   "How the corners uncovered by the training rotation are filled (objects).")
+flags.DEFINE_enum("intensity", DEFAULTS.intensity, list(INTENSITY_MODES),
+                  "per_image: standardize each resized image to one mean and standard deviation before "
+                  "augmentation, in training, evaluation and prediction alike; for images under uneven lighting "
+                  "(not in the paper; see docs/REPRODUCTION.md).")
 flags.DEFINE_enum("strategy", DEFAULTS.strategy, ["default", "mirrored", "multiworker"],
                   "tf.distribute strategy: default = one device; mirrored = every GPU of this host (data parallel, "
                   "--batch_size is the global batch); multiworker = several hosts described by TF_CONFIG "
@@ -91,7 +96,7 @@ def check_inputs_before_loading_tensorflow(config, explicit):
     if not (config.run_dir and os.path.isfile(os.path.join(config.run_dir, "config.json"))):
         config.validate()
         category_spec(config.category, type=config.type, image_size=config.image_size,
-                      patch_size=config.patch_size, rotate=config.rotate)
+                      patch_size=config.patch_size, rotate=config.rotate, intensity=config.intensity)
         find_category(config.data_dir, config.category)
 
 

@@ -8,6 +8,7 @@ Any other folder name is a custom category: type "object" unless told otherwise,
 from dataclasses import dataclass
 from typing import Optional
 
+from data.images import INTENSITY_MODES
 from errors import ConfigError
 
 TEXTURE_CATEGORIES = ("carpet", "grid", "leather", "tile", "wood")
@@ -32,6 +33,7 @@ class CategorySpec:
     patch_size: int  # model input side (== image_size for objects, 64 for textures)
     rotate: bool
     max_rotation_degrees: float = DEFAULT_MAX_ROTATION_DEGREES
+    intensity: str = "none"  # "per_image": each resized image standardized to one mean and std (data/images.py)
 
     @property
     def patches_per_image(self) -> int:
@@ -48,7 +50,7 @@ def _is_power_of_two(n: int) -> bool:
 
 def category_spec(name: str, type: Optional[str] = None, image_size: Optional[int] = None,
                   patch_size: Optional[int] = None, rotate: Optional[bool] = None,
-                  max_rotation_degrees: Optional[float] = None) -> CategorySpec:
+                  max_rotation_degrees: Optional[float] = None, intensity: str = "none") -> CategorySpec:
     """The spec of a category; explicit arguments (from flags) override the official tables.
 
     Official categories: type and rotation from the tables. Custom categories: type "object", no rotation.
@@ -67,6 +69,8 @@ def category_spec(name: str, type: Optional[str] = None, image_size: Optional[in
     if not 0 <= float(max_rotation_degrees) <= 180:
         raise ConfigError(f"--max_rotation_degrees must be in [0, 180], got {max_rotation_degrees}")
 
+    if intensity not in INTENSITY_MODES:
+        raise ConfigError(f"--intensity must be one of {', '.join(INTENSITY_MODES)}, got {intensity!r}")
     for flag, value in (("--image_size", image_size), ("--patch_size", patch_size)):
         if value is not None and (isinstance(value, bool) or int(value) != value):
             raise ConfigError(f"{flag} must be an integer, got {value!r}")
@@ -96,4 +100,4 @@ def category_spec(name: str, type: Optional[str] = None, image_size: Optional[in
         raise ConfigError(f"--image_size {image_size} must be a multiple of --patch_size {patch_size} "
                           "for texture categories (e.g. 512 with 64)")
     return CategorySpec(name=name, type=type, image_size=image_size, patch_size=patch_size, rotate=bool(rotate),
-                        max_rotation_degrees=float(max_rotation_degrees))
+                        max_rotation_degrees=float(max_rotation_degrees), intensity=intensity)

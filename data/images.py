@@ -112,6 +112,29 @@ def resize_uint8(image, size: int) -> np.ndarray:
     return np.clip(np.rint(out.numpy()), 0, 255).astype(np.uint8)
 
 
+INTENSITY_MODES = ("none", "per_image")
+TARGET_MEAN, TARGET_STD = 128.0, 40.0  # per_image: each image's intensities are mapped to this mean and std
+
+
+def standardize_intensity(image_uint8) -> np.ndarray:
+    """uint8 image -> uint8 image whose mean is TARGET_MEAN and standard deviation TARGET_STD (over all pixels
+    and channels; a flat image becomes flat TARGET_MEAN), rounded and clipped to [0, 255]. Removes differences
+    of overall brightness and contrast between images (uneven lighting), keeping the pattern within an image."""
+    x = np.asarray(image_uint8, dtype=np.float64)
+    std = x.std()
+    scale = TARGET_STD / std if std > 1e-3 else 0.0
+    return np.clip(np.rint((x - x.mean()) * scale + TARGET_MEAN), 0, 255).astype(np.uint8)
+
+
+def prepare_image(image, size: int, intensity: str = "none") -> np.ndarray:
+    """What every path (training, test, predict) does to a decoded image: resize_uint8 to size x size, then
+    the intensity mode ("none" or "per_image": standardize_intensity)."""
+    if intensity not in INTENSITY_MODES:
+        raise ValueError(f"intensity must be one of {INTENSITY_MODES}, got {intensity!r}")
+    resized = resize_uint8(image, size)
+    return standardize_intensity(resized) if intensity == "per_image" else resized
+
+
 def resize_mask(mask, size: int) -> np.ndarray:
     """bool/0-1 H x W -> float32 {0, 1} size x size: antialiased bilinear resize, then >= 0.5."""
     import tensorflow as tf

@@ -36,7 +36,7 @@ import tensorflow as tf
 from data.augment import max_crop_for_angle, random_rotated_crop, random_rotation
 from data.categories import CategorySpec
 from data.files import CategoryFiles, TestItem
-from data.images import check_mask_matches, read_image, read_mask, resize_mask, resize_uint8, to_model_range
+from data.images import check_mask_matches, prepare_image, read_image, read_mask, resize_mask, to_model_range
 from data.patches import to_patches_numpy
 from errors import ConfigError, DatasetError
 
@@ -96,7 +96,7 @@ def load_train_images(spec: CategorySpec, files: CategoryFiles, workers: int = D
     gray = _aligned_empty((n, s, s, 1))
     rgb = None
     show = verbose and n >= 200
-    for i, resized in enumerate(_bounded_map(lambda p: resize_uint8(read_image(p), s), paths, workers)):
+    for i, resized in enumerate(_bounded_map(lambda p: prepare_image(read_image(p), s, spec.intensity), paths, workers)):
         if rgb is None and not _is_gray(resized):
             rgb = _aligned_empty((n, s, s, 3))
             rgb[:i] = gray[:i]
@@ -217,7 +217,7 @@ def _test_sample(spec: CategorySpec, item: TestItem) -> Dict:
         mask = resize_mask(raw_mask, s)
     else:
         mask = np.zeros((s, s), np.float32)
-    u8 = resize_uint8(image, s)
+    u8 = prepare_image(image, s, spec.intensity)
     patches = to_patches_numpy(u8, p).astype(np.float32) / 127.5 - 1.0
     return {"image": patches, "image_uint8": u8, "mask": mask, "label": int(item.label),
             "defect_type": item.defect_type, "path": item.path}

@@ -3,6 +3,7 @@
 The SavedModel holds the encoder, generator and critic weights of the run and one tf.function,
 `serve(images)`, that does the whole test-time pipeline of predict.py in TensorFlow ops:
   resize to image_size (tf.image.resize bilinear, antialias=True, then round and clip: data/images.resize_uint8),
+  the run's intensity mode (data/images.prepare_image),
   x / 127.5 - 1, the non-overlapping patch grid (data/patches.to_patches; one patch for objects), E, G,
   the critic features (config.feature_layer), eq. 7-9 per patch, max over patches, stitched per-pixel L1 maps.
 Loading needs only TensorFlow (tf.saved_model.load); none of this repository's code.
@@ -12,6 +13,7 @@ import os
 
 import tensorflow as tf
 
+from data.images import TARGET_MEAN, TARGET_STD
 from data.patches import stitch_patches, to_patches
 from errors import ConfigError
 from inference.predict_images import Predictor
@@ -22,16 +24,25 @@ README_FILE = "README.txt"
 INFO_FILE = "export_info.json"
 
 
+def standardize_intensity_graph(images):
+    """data/images.standardize_intensity of a batch (N, H, W, C) of float32 values in [0, 255], as graph ops."""
+    mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+    std = tf.math.reduce_std(images, axis=[1, 2, 3], keepdims=True)
+    scale = tf.where(std > 1e-3, TARGET_STD / tf.maximum(std, 1e-3), 0.0)
+    return tf.clip_by_value(tf.round((images - mean) * scale + TARGET_MEAN), 0.0, 255.0)
+
+
 class AnomalyModel(tf.Module):
     """E, G and the critic of a run with the `serve` function (see the module docstring)."""
 
     def __init__(self, encoder, generator, critic, image_size, patch_size, score_lambda, feature_layer,
-                 threshold=None):
+                 threshold=None, intensity="none"):
         super().__init__(name="cbigan_anomaly_model")
         self.encoder, self.generator, self.critic = encoder, generator, critic
         self._image_size, self._patch_size = int(image_size), int(patch_size)
         self._score_lambda = float(score_lambda)
         self._feature_layer = feature_layer
+        self._intensity = intensity
         self._threshold = None if threshold is None else float(threshold)
         # Metadata readable from the loaded object (loaded.image_size.numpy() ...).
         self.image_size = tf.Variable(self._image_size, trainable=False, name="image_size")
@@ -46,7 +57,10 @@ class AnomalyModel(tf.Module):
         s, p, lam = self._image_size, self._patch_size, self._score_lambda
         n_patches = (s // p) ** 2
         resized = tf.image.resize(tf.cast(images, tf.float32), (s, s), method="bilinear", antialias=True)
-        x = tf.clip_by_value(tf.round(resized), 0.0, 255.0) / 127.5 - 1.0            # resize_uint8, [-1, 1]
+        x = tf.clip_by_value(tf.round(resized), 0.0, 255.0)                          # resize_uint8
+        if self._intensity == "per_image":
+            x = standardize_intensity_graph(x)
+        x = x / 127.5 - 1.0                                                             # [-1, 1]
         batch = tf.shape(x)[0]
         inputs = tf.reshape(to_patches(x, p), [-1, p, p, 3])                          # (N * P, p, p, 3)
         scored = score_graph(self.encoder, self.generator, self.critic, inputs, self._feature_layer)
@@ -112,7 +126,8 @@ def export_run(run_dir, output_dir, weights="ema", score_lambda=None, threshold=
     restored, spec, config = predictor.restored, predictor.spec, predictor.config
     encoder, generator = restored.model.networks(weights)
     module = AnomalyModel(encoder, generator, restored.model.critic, spec.image_size, spec.patch_size,
-                          predictor.score_lambda, config.feature_layer, None if chosen is None else chosen.value)
+                          predictor.score_lambda, config.feature_layer, None if chosen is None else chosen.value,
+                          intensity=spec.intensity)
     concrete = module.serve.get_concrete_function()
     os.makedirs(output_dir, exist_ok=True)
     tf.saved_model.save(module, output_dir, signatures={"serving_default": concrete})
@@ -120,7 +135,7 @@ def export_run(run_dir, output_dir, weights="ema", score_lambda=None, threshold=
         "run_dir": os.path.abspath(run_dir), "output_dir": os.path.abspath(output_dir),
         "checkpoint": restored.checkpoint_path, "step": restored.step, "weights": weights,
         "category": config.category, "type": spec.type, "image_size": spec.image_size,
-        "patch_size": spec.patch_size, "patches_per_image": spec.patches_per_image,
+        "patch_size": spec.patch_size, "patches_per_image": spec.patches_per_image, "intensity": spec.intensity,
         "score_lambda": predictor.score_lambda, "feature_layer": config.feature_layer,
         "threshold": None if chosen is None else chosen.value,
         "threshold_source": None if chosen is None else chosen.describe(),

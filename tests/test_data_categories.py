@@ -41,6 +41,7 @@ def test_custom_and_overrides():
     (dict(image_size=100), "--image_size"),
     (dict(image_size=128, patch_size=64), "--patch_size"),
     (dict(type="blob"), "--type"),
+    (dict(intensity="global"), "--intensity"),
 ])
 def test_bad_sizes_raise_config_error_naming_flag(kwargs, flag):
     with pytest.raises(ConfigError) as err:

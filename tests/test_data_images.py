@@ -3,7 +3,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from data.images import read_image, read_mask, resize_mask, resize_uint8, to_model_range
+from data.images import (TARGET_MEAN, TARGET_STD, prepare_image, read_image, read_mask, resize_mask, resize_uint8,
+                         standardize_intensity, to_model_range)
 from errors import DatasetError
 from tests.fixtures_images import pattern, save_image
 
@@ -97,3 +98,31 @@ def test_to_model_range():
     x = to_model_range(np.array([0, 127, 255], np.uint8)).numpy()
     assert x.dtype == np.float32
     np.testing.assert_allclose(x, [-1.0, 127 / 127.5 - 1, 1.0], atol=1e-7)
+
+
+def test_standardize_intensity_removes_brightness_and_contrast():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.0, 1.0, (40, 30, 1)).repeat(3, axis=2)
+    dark = np.clip(np.rint(60 + 15 * base), 0, 255).astype(np.uint8)    # dim, low contrast
+    bright = np.clip(np.rint(170 + 30 * base), 0, 255).astype(np.uint8)  # the same pattern, brighter and stronger
+    a, b = standardize_intensity(dark), standardize_intensity(bright)
+    assert a.dtype == np.uint8 and a.shape == dark.shape
+    for out in (a, b):
+        assert abs(out.astype(float).mean() - TARGET_MEAN) < 1.0 and abs(out.astype(float).std() - TARGET_STD) < 1.0
+    # the same pattern under other lighting comes out (almost) the same; the raw images differ by ~110 levels
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 2.0
+    assert np.abs(dark.astype(int) - bright.astype(int)).mean() > 100
+    # by hand on a tiny image: values 10, 20, 30, 40 (mean 25, std sqrt(125))
+    tiny = np.array([[[10], [20]], [[30], [40]]], np.uint8)
+    expected = np.rint((np.array([10, 20, 30, 40]) - 25) * TARGET_STD / np.sqrt(125) + TARGET_MEAN)
+    np.testing.assert_array_equal(standardize_intensity(tiny).ravel(), expected)
+    # a flat image has no contrast to scale: it becomes flat TARGET_MEAN
+    assert np.all(standardize_intensity(np.full((5, 5, 3), 200, np.uint8)) == TARGET_MEAN)
+
+
+def test_prepare_image():
+    img = pattern(50, 70, seed=2)
+    np.testing.assert_array_equal(prepare_image(img, 32), resize_uint8(img, 32))
+    np.testing.assert_array_equal(prepare_image(img, 32, "per_image"), standardize_intensity(resize_uint8(img, 32)))
+    with pytest.raises(ValueError, match="intensity"):
+        prepare_image(img, 32, "global")

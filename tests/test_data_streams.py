@@ -29,6 +29,18 @@ def test_load_train_images_mixed_formats(widget):
     np.testing.assert_array_equal(images[0], resize_uint8(read_image(widget.train_paths[0]), 64))
 
 
+def test_intensity_mode_reaches_train_and_test_images(widget):
+    from data.images import standardize_intensity
+    from data.streams import iter_test_samples
+    spec = category_spec("widget", image_size=64, intensity="per_image")
+    images = load_train_images(spec, widget)
+    np.testing.assert_array_equal(images[0], standardize_intensity(resize_uint8(read_image(widget.train_paths[0]), 64)))
+    sample = next(iter_test_samples(spec, widget))
+    expected = standardize_intensity(resize_uint8(read_image(sample["path"]), 64))
+    np.testing.assert_array_equal(sample["image_uint8"], expected)
+    np.testing.assert_allclose(sample["image"][0], expected / 127.5 - 1.0, atol=1e-6)
+
+
 def test_gray_training_set_is_stored_once(tmp_path):
     make_category(str(tmp_path), "g", train=4, test={}, variants=(("png", "L"), ("png", "I;16")))
     spec = category_spec("g", type="texture", image_size=128, patch_size=32)

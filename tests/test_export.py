@@ -138,3 +138,18 @@ def test_export_without_holdout_has_no_threshold_and_refuses_non_empty_output(tm
 
     with pytest.raises(ConfigError, match="--overwrite"):
         export_run(copy, str(tmp_path / "export"), log=lambda *a: None)
+
+
+def test_standardize_intensity_graph_equals_numpy():
+    import tensorflow as tf
+
+    from data.images import standardize_intensity
+    from inference.export_model import standardize_intensity_graph
+    rng = np.random.default_rng(3)
+    batch = np.stack([np.clip(rng.normal(m, s, (24, 24, 3)), 0, 255).round().astype(np.uint8)
+                      for m, s in ((40, 5), (128, 60), (220, 20))] + [np.full((24, 24, 3), 90, np.uint8)])
+    graph = standardize_intensity_graph(tf.constant(batch, tf.float32)).numpy()
+    expected = np.stack([standardize_intensity(image) for image in batch]).astype(np.float32)
+    # float32 in the graph vs float64 in numpy: a value may round the other way at .5
+    assert np.abs(graph - expected).max() <= 1.0
+    assert np.mean(graph != expected) < 0.01

@@ -290,3 +290,17 @@ def test_predict_cli(object_run, inputs_tree, tmp_path):
     bad = subprocess.run([sys.executable, str(REPO / "predict.py"), f"--run={run_dir}"], cwd=str(tmp_path),
                          env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "error: no images given" in bad.stderr
+
+
+def test_preprocess_applies_the_runs_intensity_mode():
+    from data.categories import category_spec
+    from data.images import resize_uint8, standardize_intensity
+    from inference.predict_images import preprocess
+    image = pattern(50, 40, seed=9)
+    for intensity, expected in (("none", resize_uint8(image, 64)),
+                                ("per_image", standardize_intensity(resize_uint8(image, 64)))):
+        spec = category_spec("widget", type="texture", image_size=64, patch_size=32, intensity=intensity)
+        inputs = preprocess(image, spec)
+        assert inputs.shape == (4, 32, 32, 3)
+        np.testing.assert_allclose(inputs[0], expected[:32, :32] / 127.5 - 1.0, atol=1e-6)
+        np.testing.assert_allclose(inputs[3], expected[32:, 32:] / 127.5 - 1.0, atol=1e-6)

@@ -36,7 +36,7 @@ PROGRESS_LOSSES = ("critic_loss", "gradient_penalty", "adversarial_loss", "image
 
 def spec_for(config):
     return category_spec(config.category, type=config.type, image_size=config.image_size,
-                         patch_size=config.patch_size, rotate=config.rotate)
+                         patch_size=config.patch_size, rotate=config.rotate, intensity=config.intensity)
 
 
 def split_holdout(train_paths, fraction):

@@ -6,6 +6,7 @@ gradient penalty, and the test-set AUROC of the EMA weights where the run was tr
 """
 import os
 
+import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -43,6 +44,8 @@ def training_curves_plot(path, run_dirs, labels):
     if not any(drawn.values()):
         return None
     panels = LOG_PANELS + (MONITOR_PANEL,)
+    palette = matplotlib.colormaps["tab10" if len(drawn) <= 10 else "tab20"].colors
+    colors = {label: palette[i % len(palette)] for i, label in enumerate(drawn)}  # one colour per run
     figure = Figure(figsize=(12, 8))
     axes = figure.subplots(2, 2).ravel()
     for ax, (column, title) in zip(axes, panels):
@@ -50,7 +53,7 @@ def training_curves_plot(path, run_dirs, labels):
             if column in curves:
                 steps, values = curves[column]
                 ax.plot(steps, values, marker="o" if column == MONITOR_PANEL[0] else None, markersize=3,
-                        label=label)
+                        label=label, color=colors[label])
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("batches")
         ax.grid(alpha=0.3)

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from data.images import INTENSITY_MODES
 from errors import ConfigError
 from models.distributed import PRECISIONS, STRATEGIES
 from models.options import ACTIVATIONS, FEATURE_LAYERS, NORMALIZATIONS, UPSAMPLINGS
@@ -76,7 +75,6 @@ class TrainConfig:
         need(self.steps > 0, "steps", f"must be positive, got {self.steps}")
         need(self.batch_size > 0, "batch_size", f"must be positive, got {self.batch_size}")
         need(0.0 <= self.alpha <= 1.0, "alpha", f"must be in [0, 1], got {self.alpha}")
-        need(self.intensity in INTENSITY_MODES, "intensity", f"must be one of {INTENSITY_MODES}")
         need(self.gp_weight >= 0, "gp_weight", f"must be >= 0, got {self.gp_weight}")
         need(self.gp_pairing in GP_PAIRINGS, "gp_pairing", f"must be one of {GP_PAIRINGS}")
         need(self.d_iter >= 0, "d_iter", f"must be >= 0, got {self.d_iter}")

@@ -91,12 +91,11 @@ def main(argv):
 def check_inputs_before_loading_tensorflow(config, explicit):
     """Flag values and the dataset folder are checked first, so mistakes are reported in a second."""
     import os
-    from data.categories import category_spec
+    from data.categories import spec_for
     from data.files import find_category
     if not (config.run_dir and os.path.isfile(os.path.join(config.run_dir, "config.json"))):
         config.validate()
-        category_spec(config.category, type=config.type, image_size=config.image_size,
-                      patch_size=config.patch_size, rotate=config.rotate, intensity=config.intensity)
+        spec_for(config)
         find_category(config.data_dir, config.category)
 
 

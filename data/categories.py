@@ -48,6 +48,12 @@ def _is_power_of_two(n: int) -> bool:
     return n > 0 and (n & (n - 1)) == 0
 
 
+def spec_for(config) -> CategorySpec:
+    """The spec of a TrainConfig's category (its flags override the tables); no TensorFlow needed."""
+    return category_spec(config.category, type=config.type, image_size=config.image_size,
+                         patch_size=config.patch_size, rotate=config.rotate, intensity=config.intensity)
+
+
 def category_spec(name: str, type: Optional[str] = None, image_size: Optional[int] = None,
                   patch_size: Optional[int] = None, rotate: Optional[bool] = None,
                   max_rotation_degrees: Optional[float] = None, intensity: str = "none") -> CategorySpec:

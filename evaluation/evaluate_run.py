@@ -260,7 +260,7 @@ def _example_indices(items):
 def evaluate_run(run_dir, settings=None, log=print):
     """Evaluate one run folder and write its eval folder; returns an EvalSummary (see the module docstring)."""
     from evaluation.scoring import Scorer
-    from training.loop import spec_for
+    from data.categories import spec_for
     from training.restore import restore_run
 
     settings = (settings or EvalSettings()).validate()

@@ -66,8 +66,7 @@ class AnomalyModel(tf.Module):
         scored = score_graph(self.encoder, self.generator, self.critic, inputs, self._feature_layer)
         per_patch_r = tf.reshape(scored["reconstruction_error"], [batch, n_patches])
         per_patch_f = tf.reshape(scored["feature_error"], [batch, n_patches])
-        error_map = scored["error_map"]
-        error_map = tf.reshape(error_map, [batch, n_patches, p, p, 1])
+        error_map = tf.reshape(scored["error_map"], [batch, n_patches, p, p, 1])
         out = {
             "score": tf.reduce_max((1.0 - lam) * per_patch_r + lam * per_patch_f, axis=1),   # eq. 7
             "reconstruction_error": tf.reduce_max(per_patch_r, axis=1),

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from config import CONFIG_FILE, TrainConfig
-from data.categories import category_spec
+from data.categories import spec_for
 from data.files import find_category
 from data.patches import to_patches_numpy
 from data.streams import iter_test_chunks, load_train_images, train_dataset
@@ -32,11 +32,6 @@ BEST_ON_TEST_DIR = "checkpoints_best_on_test"
 HOLDOUT_SCORES_FILE = "holdout_scores.csv"
 PREVIEW_SAMPLES = 8
 PROGRESS_LOSSES = ("critic_loss", "gradient_penalty", "adversarial_loss", "image_reconstruction")
-
-
-def spec_for(config):
-    return category_spec(config.category, type=config.type, image_size=config.image_size,
-                         patch_size=config.patch_size, rotate=config.rotate, intensity=config.intensity)
 
 
 def split_holdout(train_paths, fraction):

@@ -7,7 +7,8 @@ import tensorflow as tf
 from config import TrainConfig
 from errors import ConfigError
 from models.cbigan import CBiGAN
-from training.loop import BEST_ON_TEST_DIR, CHECKPOINT_DIR, spec_for
+from data.categories import spec_for
+from training.loop import BEST_ON_TEST_DIR, CHECKPOINT_DIR
 
 
 @dataclasses.dataclass

@@ -1,6 +1,7 @@
 """Train CBiGAN on one category: python train.py --category=carpet [--data_dir=data/mvtec-ad] [--steps=N]
 
-Running the same command on an existing run folder (--run_dir) resumes it from its last checkpoint.
+Running the same command on an existing run folder (--run_dir) resumes it from its last checkpoint; so does
+python train.py --run_dir=runs/x [--steps=N] (the other settings come from runs/x/config.json).
 Ctrl-C / SIGTERM writes a checkpoint before exiting. See README.md.
 """
 import cli  # noqa: F401  (sets TF log level before TensorFlow loads)
@@ -76,8 +77,11 @@ def main(argv):
         from errors import ConfigError
         raise ConfigError(f"unexpected arguments {argv[1:]}; flags look like --category=bottle")
     from errors import ConfigError
-    if not FLAGS.category:
-        raise ConfigError("--category is required (e.g. --category=bottle)")
+    from training.run_folder import is_run_folder
+    resuming = bool(FLAGS.run_dir) and is_run_folder(FLAGS.run_dir)
+    if not FLAGS.category and not resuming:
+        raise ConfigError("--category is required (e.g. --category=bottle), unless --run_dir names a run folder "
+                          "to resume")
     if FLAGS.keep_best_on_test and not FLAGS.monitor_every:
         raise ConfigError("--keep_best_on_test needs --monitor_every=N (test-set monitoring)")
     config = TrainConfig(**{name: FLAGS[name].value for name in CONFIG_FLAGS if name in FLAGS})
@@ -90,10 +94,10 @@ def main(argv):
 
 def check_inputs_before_loading_tensorflow(config, explicit):
     """Flag values and the dataset folder are checked first, so mistakes are reported in a second."""
-    import os
     from data.categories import spec_for
     from data.files import find_category
-    if not (config.run_dir and os.path.isfile(os.path.join(config.run_dir, "config.json"))):
+    from training.run_folder import is_run_folder
+    if not (config.run_dir and is_run_folder(config.run_dir)):
         config.validate()
         spec_for(config)
         find_category(config.data_dir, config.category)

@@ -166,7 +166,8 @@ def test_sigterm_checkpoints_then_resume_reaches_the_requested_step(tmp_path, da
     saved = sorted(int(p.name.split("-")[1].split(".")[0]) for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
     assert len(saved) == 1 and saved[0] >= 4
     target = saved[0] + 6
-    result = run_script([f"--steps={target}"] + args)
+    # resuming needs only the run folder: every other setting comes from its config.json
+    result = run_script([f"--steps={target}", f"--run_dir={run_dir}"])
     assert result.returncode == 0, result.stderr
     steps = [int(r["step"]) for r in read_log(run_dir)]
     assert steps[-1] == target and len(steps) == len(set(steps)) and steps == sorted(steps)

@@ -1,16 +1,20 @@
 """Training curves of several runs side by side (training_curves.png of `evaluate.py --run <folder of runs>`).
 
 Panels, x = batches consumed: the image reconstruction loss L_R (eq. 11), the critic loss L_D (eq. 6), the
-gradient penalty, and the test-set AUROC of the EMA weights where the run was trained with --monitor_every
-(monitoring only: it never selects a checkpoint). Read from each run's train_log.csv and metrics.csv.
+gradient penalty, and the test-set AUROC of the EMA weights at the run's score_lambda where the run was trained
+with --monitor_every (monitoring only: it never selects a checkpoint). Read from each run's train_log.csv and metrics.csv.
 """
 import os
 
 import matplotlib
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from config import TrainConfig
+from errors import ConfigError
 from evaluation.plots import _save
+from training.monitor_log import read_rows, rows_at_lambda
 
 LOG_PANELS = (("image_reconstruction", "image reconstruction L_R (eq. 11)"),
               ("critic_loss", "critic loss L_D (eq. 6)"),
@@ -29,12 +33,19 @@ def read_curves(run_dir):
             if column in log.columns:
                 rows = log[["step", column]].dropna()
                 curves[column] = (rows["step"].to_numpy(), rows[column].to_numpy())
-    metrics_path = os.path.join(run_dir, "metrics.csv")
-    if os.path.isfile(metrics_path):
-        metrics = pd.read_csv(metrics_path)
-        if {"step", MONITOR_PANEL[0]} <= set(metrics.columns):
-            curves[MONITOR_PANEL[0]] = (metrics["step"].to_numpy(), metrics[MONITOR_PANEL[0]].to_numpy())
+    rows = read_rows(os.path.join(run_dir, "metrics.csv"))
+    if rows:
+        monitored = rows_at_lambda(rows, _score_lambda(run_dir, rows))
+        curves[MONITOR_PANEL[0]] = (np.array([s for s, _ in monitored]), np.array([a for _, a in monitored]))
     return curves
+
+
+def _score_lambda(run_dir, rows):
+    """The lambda the run scores with (config.json); without one, that of the first monitoring row."""
+    try:
+        return TrainConfig.load(run_dir)[0].score_lambda
+    except ConfigError:
+        return float(rows[0]["lambda"])
 
 
 def training_curves_plot(path, run_dirs, labels):

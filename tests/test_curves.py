@@ -29,6 +29,20 @@ def test_read_curves(tmp_path):
     assert read_curves(tmp_path / "missing") == {}
 
 
+def test_read_curves_takes_the_runs_score_lambda_from_several_monitored_lambdas(tmp_path):
+    from config import TrainConfig
+    folder = _write_run(tmp_path / "c", with_monitoring=False)
+    (folder / "metrics.csv").write_text(
+        "step,purpose,weights,lambda,image_auroc\n"
+        "1000,m,ema,0.5,0.6\n1000,m,ema,0.0,0.1\n1000,m,ema,1.0,0.2\n"
+        "2000,m,ema,0.5,0.7\n2000,m,ema,0.0,0.3\n2000,m,ema,1.0,0.4\n")
+    curves = read_curves(folder)  # no config.json: the first row's lambda (0.5)
+    np.testing.assert_array_equal(curves["image_auroc"][0], [1000, 2000])
+    np.testing.assert_array_equal(curves["image_auroc"][1], [0.6, 0.7])
+    TrainConfig(category="c", score_lambda=1.0).save(folder)
+    np.testing.assert_array_equal(read_curves(folder)["image_auroc"][1], [0.2, 0.4])
+
+
 def test_training_curves_plot(tmp_path):
     a, b = _write_run(tmp_path / "a", True), _write_run(tmp_path / "b", False)
     path = tmp_path / "curves.png"

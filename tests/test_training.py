@@ -112,6 +112,44 @@ def test_tiny_run_writes_every_artifact_and_resumes(tmp_path, dataset):
               explicit_flags=["steps", "alpha"])
 
 
+def test_monitoring_rows_per_lambda_equal_evaluate_and_best_on_test_survives_resume(tmp_path, dataset):
+    from evaluation.evaluate_run import EvalSettings, evaluate_run
+    from training.loop import train
+    from training.restore import restore_run
+
+    config = tiny_job_config(tmp_path, data_dir=str(dataset), steps=12, checkpoint_every=4, preview_every=0,
+                             threshold_holdout=0, monitor_every=4, keep_best_on_test=True)
+    train(config)
+    with open(Path(config.run_dir, "metrics.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(int(r["step"]), float(r["lambda"])) for r in rows] == [
+        (step, lam) for step in (4, 8, 12) for lam in (0.1, 0.0, 1.0)]
+    assert all(r["weights"] == "ema" and "not for model selection" in r["purpose"] for r in rows)
+    # the monitored AUROC of the last step is what evaluate.py computes for that checkpoint, lambda by lambda
+    summary = evaluate_run(config.run_dir, EvalSettings(), log=lambda *a: None)
+    assert summary.step == 12
+    with open(Path(summary.eval_dir, "metrics.csv"), newline="") as handle:
+        evaluated = {round(float(r["lambda"]), 6): float(r["image_auroc"]) for r in csv.DictReader(handle)}
+    for row in rows[-3:]:
+        assert float(row["image_auroc"]) == pytest.approx(evaluated[float(row["lambda"])], abs=1e-6)
+    # the best-on-test checkpoint is the first step with the highest AUROC at score_lambda
+    monitored = [(int(r["step"]), float(r["image_auroc"])) for r in rows if float(r["lambda"]) == 0.1]
+    best_step = max(monitored, key=lambda item: (item[1], -item[0]))[0]
+    assert restore_run(config.run_dir, checkpoint="best_on_test").step == best_step
+    # resumed, the best so far is read back from metrics.csv: the kept checkpoint changes only on a higher AUROC.
+    # The best row is raised above any reachable AUROC, so a resumed run that forgot it would replace it.
+    text = Path(config.run_dir, "metrics.csv").read_text().splitlines()
+    index = 1 + [(int(r["step"]), float(r["lambda"])) for r in rows].index((best_step, 0.1))
+    text[index] = text[index].rsplit(",", 1)[0] + ",1.5"
+    Path(config.run_dir, "metrics.csv").write_text("\n".join(text) + "\n")
+    train(tiny_job_config(tmp_path, data_dir=str(dataset), steps=16, checkpoint_every=4, preview_every=0,
+                          threshold_holdout=0, monitor_every=4, keep_best_on_test=True), explicit_flags=["steps"])
+    with open(Path(config.run_dir, "metrics.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["step"]) for r in rows] == [4] * 3 + [8] * 3 + [12] * 3 + [16] * 3
+    assert restore_run(config.run_dir, checkpoint="best_on_test").step == best_step
+
+
 def test_resume_drops_log_rows_after_the_checkpoint(tmp_path, dataset):
     """Rows written after the last checkpoint (e.g. before a kill -9) are dropped on resume, not duplicated."""
     from training.loop import train

@@ -25,6 +25,7 @@ from models.cbigan import CBiGAN
 from training import previews, run_folder
 from training.interrupt import StopRequest
 from training.progress import Progress, format_duration
+from training.monitor_log import MonitorLog, monitor_lambdas
 from training.train_log import IntervalMeans, TrainLog, first_non_finite
 
 CHECKPOINT_DIR = "checkpoints"
@@ -139,6 +140,8 @@ class TrainingJob:
             dataset = self.strategy.experimental_distribute_dataset(dataset.with_options(options))
         batches = iter(dataset)
         train_log = TrainLog(os.path.join(self.run_dir, "train_log.csv"), start_step)
+        if config.monitor_every:
+            self.monitor_log = MonitorLog(os.path.join(self.run_dir, "metrics.csv"), start_step)
         writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
         progress = Progress(config.steps)
         interval = IntervalMeans()
@@ -259,30 +262,27 @@ class TrainingJob:
                     tf.summary.image(f"previews/{name}", picture[None], step=step)
 
     def monitor(self, step):
-        """Test-set monitoring (metrics.csv): labelled as monitoring; the default run never selects on it."""
+        """Test-set monitoring (metrics.csv): labelled as monitoring; the default run never selects on it. One
+        row per lambda of monitor_lambdas (the run's score_lambda first); --keep_best_on_test uses score_lambda."""
         from evaluation.metrics import MetricUndefined, image_auroc
         scorer = self._scorer()
-        labels, scores = [], []
+        lambdas = monitor_lambdas(self.config.score_lambda)
+        labels, scores = [], {lam: [] for lam in lambdas}
         for chunk in iter_test_chunks(self.spec, self.files):
-            out = scorer.score_images(chunk["image"], self.spec.image_size, lambdas=(self.config.score_lambda,))
+            out = scorer.score_images(chunk["image"], self.spec.image_size, lambdas=lambdas)
             labels.append(chunk["label"])
-            scores.append(out["scores"][self.config.score_lambda])
-        labels, scores = np.concatenate(labels), np.concatenate(scores)
+            for lam in lambdas:
+                scores[lam].append(out["scores"][lam])
+        labels = np.concatenate(labels)
         try:
-            auroc = image_auroc(labels, scores)
+            aurocs = {lam: image_auroc(labels, np.concatenate(scores[lam])) for lam in lambdas}
         except MetricUndefined as err:
             self.log(f"monitoring skipped: {err}")
             return
-        path = os.path.join(self.run_dir, "metrics.csv")
-        new = not os.path.exists(path)
-        with open(path, "a", newline="") as handle:
-            writer = csv.writer(handle)
-            if new:
-                writer.writerow(["step", "purpose", "weights", "lambda", "image_auroc"])
-            writer.writerow([step, "monitoring (test set, not for model selection)", "ema",
-                             self.config.score_lambda, f"{auroc:.6f}"])
-        if self.best_on_test is not None and auroc > getattr(self, "_best_auroc", -1.0):
-            self._best_auroc = auroc
+        best_so_far = self.monitor_log.best(self.config.score_lambda)
+        self.monitor_log.append(step, "ema", aurocs)
+        auroc = aurocs[self.config.score_lambda]
+        if self.best_on_test is not None and (best_so_far is None or auroc > best_so_far):
             self.best_on_test.save(checkpoint_number=step)
 
     def holdout_inputs(self):

@@ -1,0 +1,64 @@
+"""metrics.csv of a run trained with --monitor_every: the test AUROC of the EMA weights every N batches.
+
+Monitoring only (it never selects a checkpoint unless --keep_best_on_test). Each monitoring step writes one row
+per lambda of MONITOR_LAMBDAS plus the run's score_lambda: the scores are computed once and the lambdas only mix
+L_R and L_fD (eq. 7), so the extra rows cost nothing and show how the choice of lambda plays out over training.
+On resume, rows after the restored step are dropped, as in train_log.csv.
+"""
+import csv
+import os
+
+COLUMNS = ("step", "purpose", "weights", "lambda", "image_auroc")
+PURPOSE = "monitoring (test set, not for model selection)"
+MONITOR_LAMBDAS = (0.0, 1.0)
+
+
+def monitor_lambdas(score_lambda):
+    """The run's score_lambda first, then the others of MONITOR_LAMBDAS."""
+    return (float(score_lambda),) + tuple(lam for lam in MONITOR_LAMBDAS if lam != float(score_lambda))
+
+
+def read_rows(path):
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def rows_at_lambda(rows, score_lambda):
+    """(step, auroc) of the rows scored with score_lambda, in file order."""
+    return [(int(row["step"]), float(row["image_auroc"])) for row in rows
+            if float(row["lambda"]) == float(score_lambda)]
+
+
+class MonitorLog:
+    def __init__(self, path, resume_step):
+        """Keeps the rows up to resume_step (all of them for a new run: resume_step 0 drops every row)."""
+        self.path = path
+        kept = [row for row in read_rows(path) if int(row["step"]) <= resume_step]
+        if kept or os.path.exists(path):
+            self._write_all(kept)
+        self.rows = kept
+
+    def best(self, score_lambda):
+        """Highest monitored AUROC at score_lambda so far (None before the first row)."""
+        values = [auroc for _, auroc in rows_at_lambda(self.rows, score_lambda)]
+        return max(values) if values else None
+
+    def append(self, step, weights, aurocs):
+        """aurocs: {lambda: image AUROC}, written in the given order."""
+        new = [{"step": step, "purpose": PURPOSE, "weights": weights, "lambda": lam, "image_auroc": f"{auroc:.6f}"}
+               for lam, auroc in aurocs.items()]
+        exists = os.path.exists(self.path)
+        with open(self.path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, COLUMNS)
+            if not exists:
+                writer.writeheader()
+            writer.writerows(new)
+        self.rows.extend({k: str(v) for k, v in row.items()} for row in new)
+
+    def _write_all(self, rows):
+        with open(self.path, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, COLUMNS)
+            writer.writeheader()
+            writer.writerows({k: row.get(k, "") for k in COLUMNS} for row in rows)

@@ -31,20 +31,23 @@ import numpy as np
 
 from config import TrainConfig
 from data.files import find_category
-from data.streams import iter_test_chunks
+from data.streams import iter_test_chunks, load_train_images
 from errors import ConfigError, DatasetError
+from evaluation import diagnostics as D
 from evaluation import metrics as M
 from evaluation import plots, reports
 from evaluation.scoring import DEFAULT_LAMBDAS
 
 SETTINGS_FILE = "eval_settings.json"
+DIAGNOSTICS_FILE = "diagnostics.json"
 SCORES_FILE = "scores.csv"
 METRICS_FILE = "metrics.csv"
 PER_DEFECT_FILE = "per_defect.csv"
 ROC_FILE = "roc.png"
 HISTOGRAM_FILE = "histogram.png"
 EXAMPLES_FILE = "examples.png"
-OUTPUT_FILES = (SCORES_FILE, METRICS_FILE, PER_DEFECT_FILE, ROC_FILE, HISTOGRAM_FILE, EXAMPLES_FILE, SETTINGS_FILE)
+OUTPUT_FILES = (SCORES_FILE, METRICS_FILE, PER_DEFECT_FILE, ROC_FILE, HISTOGRAM_FILE, EXAMPLES_FILE, SETTINGS_FILE,
+                DIAGNOSTICS_FILE)
 
 WEIGHTS = ("ema", "last")
 CHECKPOINTS = ("latest", "best_on_test")
@@ -111,6 +114,7 @@ class EvalSummary:
     n_anomalous: int
     has_masks: bool
     reused: bool = False
+    diagnostics: Optional[dict] = None  # diagnostics.json (evaluation/diagnostics.py)
 
     def at_default(self):
         """The metrics row at the run's default lambda (config.score_lambda, 0.1 as in the paper)."""
@@ -304,13 +308,25 @@ def evaluate_run(run_dir, settings=None, log=print):
         masks = np.empty((n_images, pixel_size, pixel_size), bool)
     sigma = float(settings.smoothing_sigma) * size / SMOOTHING_REFERENCE_SIZE
 
+    template = D.MeanTemplate(spec.patch_size)
+    for start in range(0, len(files.train_paths), 64):
+        template.add(load_train_images(spec, dataclasses.replace(files, train_paths=files.train_paths[start:start + 64]),
+                                       verbose=False))
     chunk_size = max(1, min(32, PATCHES_PER_CHUNK // spec.patches_per_image))
-    rec, feat, labels, defects, paths = [], [], [], [], []
+    rec, feat, labels, defects, paths, template_distances = [], [], [], [], [], []
+    good_inputs, good_reconstructions = [], []
     scores = {lam: [] for lam in lambdas}
     done = 0
     for chunk in iter_test_chunks(spec, files, chunk_size=chunk_size):
-        out = scorer.score_images(chunk["image"], size, lambdas=lambdas, batch_size=int(settings.batch_size))
+        keep = len(good_inputs) < D.MAX_SPECIFICITY_IMAGES
+        out = scorer.score_images(chunk["image"], size, lambdas=lambdas, batch_size=int(settings.batch_size),
+                                  keep_reconstructions=keep)
         k = len(chunk["label"])
+        template_distances.append(template.distances(chunk["image"]))
+        if keep:
+            for i in np.flatnonzero(chunk["label"] == 0)[:D.MAX_SPECIFICITY_IMAGES - len(good_inputs)]:
+                good_inputs.append(chunk["image_uint8"][i].astype(np.float32) / 127.5 - 1.0)
+                good_reconstructions.append(out["reconstruction"][i])
         rec.append(out["reconstruction_error"])
         feat.append(out["feature_error"])
         for lam in lambdas:
@@ -358,6 +374,13 @@ def evaluate_run(run_dir, settings=None, log=print):
              "weights": settings.weights, "checkpoint": settings.checkpoint, "step": step,
              "feature_layer": feature_layer} for lam in lambdas]
     reports.write_metrics(os.path.join(eval_dir, METRICS_FILE), rows)
+    diagnostics = {"template_auroc": D.template_auroc(labels, np.concatenate(template_distances)),
+                   "reconstruction_specificity": (D.reconstruction_specificity(good_inputs, good_reconstructions)
+                                                  if len(good_inputs) >= 2 else None)}
+    del good_inputs, good_reconstructions
+    with open(os.path.join(eval_dir, DIAGNOSTICS_FILE), "w") as handle:
+        json.dump(diagnostics, handle, indent=2)
+        handle.write("\n")
     reports.write_per_defect(os.path.join(eval_dir, PER_DEFECT_FILE), per_defect)
 
     auroc, balanced, threshold = by_lambda[default_lambda]
@@ -381,7 +404,7 @@ def evaluate_run(run_dir, settings=None, log=print):
                        alpha=float(config.alpha), step=step, weights=settings.weights,
                        checkpoint=settings.checkpoint, feature_layer=feature_layer, default_lambda=default_lambda,
                        metrics=reports.read_metrics(os.path.join(eval_dir, METRICS_FILE)), n_images=n_images,
-                       n_anomalous=int(labels.sum()), has_masks=bool(files.has_masks))
+                       n_anomalous=int(labels.sum()), has_masks=bool(files.has_masks), diagnostics=diagnostics)
 
 
 def _examples(path, scorer, spec, files, default_lambda, settings, title):
@@ -422,7 +445,16 @@ def load_evaluation(run_dir, settings=None):
                        weights=settings.weights, checkpoint=settings.checkpoint,
                        feature_layer=wanted["feature_layer"], default_lambda=float(config.score_lambda),
                        metrics=reports.read_metrics(metrics_path), n_images=int(saved["n_images"]),
-                       n_anomalous=int(saved["n_anomalous"]), has_masks=bool(saved["has_masks"]), reused=True)
+                       n_anomalous=int(saved["n_anomalous"]), has_masks=bool(saved["has_masks"]), reused=True,
+                       diagnostics=_read_json(os.path.join(eval_dir, DIAGNOSTICS_FILE)))
+
+
+def _read_json(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def _fmt(value, digits=3):
@@ -447,6 +479,24 @@ def format_summary(summary):
     if abs(best["lambda"] - summary.default_lambda) > 1e-12:
         lines.append(f"  (best lambda on the test set: {best['lambda']:g} with AUROC {_fmt(best['image_auroc'])}; "
                      "chosen on the test set, so for reference only)")
+    lines.extend(format_diagnostics(summary.diagnostics, row["image_auroc"]))
     lines.append(f"  files: {summary.eval_dir}/ ({SCORES_FILE}, {METRICS_FILE}, {PER_DEFECT_FILE}, {ROC_FILE}, "
-                 f"{HISTOGRAM_FILE}, {EXAMPLES_FILE})")
+                 f"{HISTOGRAM_FILE}, {EXAMPLES_FILE}, {DIAGNOSTICS_FILE})")
     return "\n".join(lines)
+
+
+def format_diagnostics(diagnostics, auroc):
+    """Lines saying whether the model beats the mean-image baseline and whether its reconstructions depend on
+    the input (evaluation/diagnostics.py); none without diagnostics."""
+    if not diagnostics:
+        return []
+    lines = [f"  mean-image baseline (L1 to the mean training image, no model): image AUROC "
+             f"{_fmt(diagnostics['template_auroc'])}"
+             + ("; the model does not beat it" if auroc <= diagnostics["template_auroc"] else "")]
+    specificity = diagnostics.get("reconstruction_specificity")
+    if specificity:
+        ratio = specificity["ratio"]
+        lines.append(f"  reconstruction specificity {ratio:.3f} (own / other images' reconstruction error over "
+                     f"{specificity['images']} good test images; 0 = exact, 1 = the same output for every input)"
+                     + ("; reconstructions barely depend on the input: train longer" if ratio > 0.9 else ""))
+    return lines

@@ -121,6 +121,22 @@ def test_object_run(trained):
         "anomaly_map"])
     assert unsmoothed != pytest.approx(float(metrics[0]["pixel_auroc"]), abs=1e-9)  # smoothing was applied
 
+    # diagnostics.json: the mean-image baseline and the specificity, recomputed from the images and the model
+    from data.images import prepare_image, read_image
+    diagnostics = json.loads(Path(eval_dir, "diagnostics.json").read_text())
+    files = find_category(str(trained["data"]), "bottle")
+    mean = np.mean([prepare_image(read_image(p), 32, "none").astype(np.float64) for p in files.train_paths], 0)
+    x = test["image"][:, 0]
+    distances = np.abs(x - (mean / 127.5 - 1.0)).reshape(len(x), -1).sum(1)
+    assert diagnostics["template_auroc"] == pytest.approx(M.image_auroc(labels, distances), abs=1e-12)
+    good = x[labels == 0]
+    reconstructions = restored.model.ema_generator(restored.model.ema_encoder(good)).numpy()
+    pairs = np.abs(good[:, None] - reconstructions[None]).reshape(len(good), len(good), -1).sum(-1)
+    ratio = np.trace(pairs) / len(good) / (pairs.sum() - np.trace(pairs)) * (len(good) * (len(good) - 1))
+    specificity = diagnostics["reconstruction_specificity"]
+    assert specificity["images"] == 3 and specificity["ratio"] == pytest.approx(ratio, rel=1e-5)
+    assert "mean-image baseline" in format_summary(summary) and "reconstruction specificity" in format_summary(summary)
+
     # per_defect.csv: each lambda x defect type, AUROC of good vs that type
     per_defect = read_csv(os.path.join(eval_dir, "per_defect.csv"))
     assert len(per_defect) == len(lambdas) * 2

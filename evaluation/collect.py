@@ -45,6 +45,9 @@ class CollectSummary:
     curves_png: str | None = None  # training_curves.png (None when no run has a train_log.csv)
 
 
+BASELINE_METHOD = "mean-image baseline"
+
+
 def run_folders(folder):
     """Direct subfolders holding config.json, sorted by name."""
     folder = Path(folder)
@@ -110,6 +113,7 @@ def evaluate_folder(folder, settings=None, force=False, results_dir=None, log=pr
         for metric, column in TABLE_METRICS:
             if row is not None and row.get(column) is not None:
                 results[metric].append({"method": method, "category": summary.category, "value": row[column]})
+    results["auroc"].extend(_baseline_rows(evaluated))
     out_dir = results_dir or folder
     csv_path, md_path = tables.write_results(results, out_dir, category_types)
     with open(md_path, "a") as handle:
@@ -126,11 +130,26 @@ def evaluate_folder(folder, settings=None, force=False, results_dir=None, log=pr
     return CollectSummary(str(folder), str(csv_path), str(md_path), evaluated, methods, skipped, curves_png)
 
 
+def _baseline_rows(evaluated):
+    """The mean-image baseline (diagnostics.json, no model) of each category, one auroc entry per category."""
+    rows = {}
+    for summary in evaluated:
+        value = (summary.diagnostics or {}).get("template_auroc")
+        if value is not None and summary.category not in rows:
+            rows[summary.category] = {"method": BASELINE_METHOD, "category": summary.category, "value": value}
+    return list(rows.values())
+
+
 def _runs_section(evaluated, methods):
     lines = ["", "## Runs", "", "| method | category | run folder | step | weights | checkpoint | feature layer | "
-             "lambda |", "|---|---|---|---|---|---|---|---|"]
+             "lambda | reconstruction specificity |", "|---|---|---|---|---|---|---|---|---|"]
     for summary, method in zip(evaluated, methods):
+        specificity = ((summary.diagnostics or {}).get("reconstruction_specificity") or {}).get("ratio")
         lines.append(f"| {method} | {summary.category} | {summary.run_dir} | {summary.step} | {summary.weights} | "
-                     f"{summary.checkpoint} | {summary.feature_layer} | {summary.default_lambda:g} |")
+                     f"{summary.checkpoint} | {summary.feature_layer} | {summary.default_lambda:g} | "
+                     f"{'-' if specificity is None else f'{specificity:.3f}'} |")
+    lines += ["", f"{BASELINE_METHOD}: L1 distance to the mean training image, no model (evaluate.py diagnostics). "
+              "Reconstruction specificity: own / other images' reconstruction error on good test images (0 = "
+              "exact, 1 = the same reconstruction for every input)."]
     return "\n".join(lines) + "\n"
 

@@ -215,6 +215,11 @@ def test_folder_of_runs(trained):
         egbad = table[(metric, "EGBAD (alpha=0)")]
         assert float(egbad["tinytex"]) == float(tex[col]) and egbad["bottle"] == ""
         assert float(egbad["texture_mean"]) == float(tex[col])  # the custom texture keeps its type
+    # the model-free baseline: an auroc row with each category's diagnostics.json value, no other metric
+    for run, category in (("bottle-a", "bottle"), ("tinytex-b", "tinytex")):
+        baseline = json.loads((runs / run / "eval" / "diagnostics.json").read_text())["template_auroc"]
+        assert float(table[("auroc", "mean-image baseline")][category]) == baseline
+    assert ("balanced_accuracy", "mean-image baseline") not in table
     # the paper's rows for the metrics it reports, for its categories only (bottle 0.84 / 0.87 in Tables II / III)
     assert float(table[("balanced_accuracy", "CBiGAN (paper)")]["bottle"]) == 0.84
     assert float(table[("auroc", "CBiGAN (paper)")]["bottle"]) == 0.87
@@ -222,7 +227,7 @@ def test_folder_of_runs(trained):
     assert ("pixel_auroc", "CBiGAN (paper)") not in table
     markdown = (runs / "results.md").read_text()
     for text in ("CBiGAN alpha=0.0001", "EGBAD (alpha=0)", "CBiGAN (paper)", "EGBAD (paper)", "## Runs",
-                 "tinytex-b"):
+                 "tinytex-b", "reconstruction specificity"):
         assert text in markdown
     # training curves of both runs, read from their train logs
     assert result.curves_png == str(runs / "training_curves.png") and os.path.getsize(result.curves_png) > 10_000

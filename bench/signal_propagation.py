@@ -2,6 +2,7 @@
 
     python bench/signal_propagation.py                          # bottle, normalization none/batch/layer/instance
     python bench/signal_propagation.py --normalization=none --images=64
+    python bench/signal_propagation.py --run=runs/study/bottle-cbigan-seed1   # a trained run's EMA encoder
 
 For a batch of real training images (../shared/data/mvtec-ad/bottle, 128 px, unless --data_dir/--category) and a
 freshly initialised encoder (seed 42, c = 3), prints one JSON line per normalization with, after each residual
@@ -11,6 +12,7 @@ block of the trunk and for E(x):
 The prior of z is N(0, 1) (rms 1, spread 1). A spread of E(x) far below 1 means every image starts at nearly the
 same code, so G(E(x)) is nearly the same image for every x until training has amplified the differences
 (docs/RESULTS.md). Batch normalization is run in inference mode (its moving statistics are the identity at init).
+With --run, the run's EMA encoder at its latest checkpoint is measured instead, on its own category's images.
 """
 import argparse
 import dataclasses
@@ -54,6 +56,7 @@ def main():
     parser.add_argument("--normalization", default="all", choices=("all",) + NORMALIZATIONS)
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--run", default=None, help="a run folder: measure its EMA encoder")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     add_repo_to_path()
@@ -64,12 +67,24 @@ def main():
     from data.streams import load_train_images
     from models.encoder import Encoder
 
-    config = TrainConfig(category=args.category, data_dir=args.data_dir)
-    spec = spec_for(config)
-    files = find_category(args.data_dir, args.category)
+    restored = None
+    if args.run:
+        from training.restore import restore_run
+        restored = restore_run(args.run)
+        config, spec = restored.config, restored.spec
+    else:
+        config = TrainConfig(category=args.category, data_dir=args.data_dir)
+        spec = spec_for(config)
+    files = find_category(config.data_dir, config.category)
     files = dataclasses.replace(files, train_paths=files.train_paths[:args.images])
     x = load_train_images(spec, files, verbose=False).astype(np.float32) / 127.5 - 1.0
     x = np.stack([np.asarray(image)[:spec.patch_size, :spec.patch_size] for image in x])  # textures: one patch
+    if restored is not None:
+        emit({"bench": "signal_propagation", "run": args.run, "step": restored.step, "weights": "ema",
+              "category": config.category, "normalization": config.normalization, "images": len(x),
+              "layers": [{"layer": name, "rms": round(r, 6), "spread": round(s, 6)}
+                         for name, r, s in propagate(restored.model.ema_encoder, x)]})
+        return
     for normalization in (NORMALIZATIONS if args.normalization == "all" else (args.normalization,)):
         keras.utils.set_random_seed(args.seed)
         encoder = Encoder(image_size=spec.patch_size, channels=config.channels, latent_size=config.latent_size,

@@ -2,7 +2,8 @@
 
 Panels, x = batches consumed: the image reconstruction loss L_R (eq. 11), the critic loss L_D (eq. 6), the
 gradient penalty, and the test-set AUROC of the EMA weights at the run's score_lambda where the run was trained
-with --monitor_every (monitoring only: it never selects a checkpoint). Read from each run's train_log.csv and metrics.csv.
+with --monitor_every (monitoring only: it never selects a checkpoint). Read from each run's train_log.csv and
+metrics.csv.
 """
 import os
 

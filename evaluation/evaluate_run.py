@@ -308,10 +308,7 @@ def evaluate_run(run_dir, settings=None, log=print):
         masks = np.empty((n_images, pixel_size, pixel_size), bool)
     sigma = float(settings.smoothing_sigma) * size / SMOOTHING_REFERENCE_SIZE
 
-    template = D.MeanTemplate(spec.patch_size)
-    for start in range(0, len(files.train_paths), 64):
-        template.add(load_train_images(spec, dataclasses.replace(files, train_paths=files.train_paths[start:start + 64]),
-                                       verbose=False))
+    template = _mean_training_image(spec, files)
     chunk_size = max(1, min(32, PATCHES_PER_CHUNK // spec.patches_per_image))
     rec, feat, labels, defects, paths, template_distances = [], [], [], [], [], []
     good_inputs, good_reconstructions = [], []
@@ -322,7 +319,8 @@ def evaluate_run(run_dir, settings=None, log=print):
         out = scorer.score_images(chunk["image"], size, lambdas=lambdas, batch_size=int(settings.batch_size),
                                   keep_reconstructions=keep)
         k = len(chunk["label"])
-        template_distances.append(template.distances(chunk["image"]))
+        if template is not None:
+            template_distances.append(template.distances(chunk["image"]))
         if keep:
             for i in np.flatnonzero(chunk["label"] == 0)[:D.MAX_SPECIFICITY_IMAGES - len(good_inputs)]:
                 good_inputs.append(chunk["image_uint8"][i].astype(np.float32) / 127.5 - 1.0)
@@ -374,7 +372,8 @@ def evaluate_run(run_dir, settings=None, log=print):
              "weights": settings.weights, "checkpoint": settings.checkpoint, "step": step,
              "feature_layer": feature_layer} for lam in lambdas]
     reports.write_metrics(os.path.join(eval_dir, METRICS_FILE), rows)
-    diagnostics = {"template_auroc": D.template_auroc(labels, np.concatenate(template_distances)),
+    diagnostics = {"template_auroc": (D.template_auroc(labels, np.concatenate(template_distances))
+                                      if template is not None else None),
                    "reconstruction_specificity": (D.reconstruction_specificity(good_inputs, good_reconstructions)
                                                   if len(good_inputs) >= 2 else None)}
     del good_inputs, good_reconstructions
@@ -405,6 +404,18 @@ def evaluate_run(run_dir, settings=None, log=print):
                        checkpoint=settings.checkpoint, feature_layer=feature_layer, default_lambda=default_lambda,
                        metrics=reports.read_metrics(os.path.join(eval_dir, METRICS_FILE)), n_images=n_images,
                        n_anomalous=int(labels.sum()), has_masks=bool(files.has_masks), diagnostics=diagnostics)
+
+
+def _mean_training_image(spec, files, chunk=64):
+    """The mean-image baseline's template (evaluation/diagnostics.py), decoded chunk by chunk; None without
+    training images."""
+    if not files.train_paths:
+        return None
+    template = D.MeanTemplate(spec.patch_size)
+    for start in range(0, len(files.train_paths), chunk):
+        part = dataclasses.replace(files, train_paths=files.train_paths[start:start + chunk])
+        template.add(load_train_images(spec, part, verbose=False))
+    return template
 
 
 def _examples(path, scorer, spec, files, default_lambda, settings, title):
@@ -490,9 +501,11 @@ def format_diagnostics(diagnostics, auroc):
     the input (evaluation/diagnostics.py); none without diagnostics."""
     if not diagnostics:
         return []
-    lines = [f"  mean-image baseline (L1 to the mean training image, no model): image AUROC "
-             f"{_fmt(diagnostics['template_auroc'])}"
-             + ("; the model does not beat it" if auroc <= diagnostics["template_auroc"] else "")]
+    lines = []
+    baseline = diagnostics.get("template_auroc")
+    if baseline is not None:
+        lines.append(f"  mean-image baseline (L1 to the mean training image, no model): image AUROC {_fmt(baseline)}"
+                     + ("; the model does not beat it" if auroc <= baseline else ""))
     specificity = diagnostics.get("reconstruction_specificity")
     if specificity:
         ratio = specificity["ratio"]

@@ -86,21 +86,21 @@ def main(argv):
         raise ConfigError("--keep_best_on_test needs --monitor_every=N (test-set monitoring)")
     config = TrainConfig(**{name: FLAGS[name].value for name in CONFIG_FLAGS if name in FLAGS})
     explicit = [name for name in CONFIG_FLAGS if name in FLAGS and FLAGS[name].present]
-    check_inputs_before_loading_tensorflow(config, explicit)
+    if not resuming:
+        check_inputs_before_loading_tensorflow(config)
     cli.import_tensorflow_quietly()
     from training.loop import train
     train(config, explicit)
 
 
-def check_inputs_before_loading_tensorflow(config, explicit):
-    """Flag values and the dataset folder are checked first, so mistakes are reported in a second."""
+def check_inputs_before_loading_tensorflow(config):
+    """Flag values and the dataset folder of a new run are checked first, so mistakes are reported in a second
+    (a resumed run's settings come from its config.json)."""
     from data.categories import spec_for
     from data.files import find_category
-    from training.run_folder import is_run_folder
-    if not (config.run_dir and is_run_folder(config.run_dir)):
-        config.validate()
-        spec_for(config)
-        find_category(config.data_dir, config.category)
+    config.validate()
+    spec_for(config)
+    find_category(config.data_dir, config.category)
 
 
 if __name__ == "__main__":

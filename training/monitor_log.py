@@ -8,6 +8,8 @@ On resume, rows after the restored step are dropped, as in train_log.csv.
 import csv
 import os
 
+from training.train_log import rewrite_csv, rows_up_to
+
 COLUMNS = ("step", "purpose", "weights", "lambda", "image_auroc")
 PURPOSE = "monitoring (test set, not for model selection)"
 MONITOR_LAMBDAS = (0.0, 1.0)
@@ -35,9 +37,9 @@ class MonitorLog:
     def __init__(self, path, resume_step):
         """Keeps the rows up to resume_step (all of them for a new run: resume_step 0 drops every row)."""
         self.path = path
-        kept = [row for row in read_rows(path) if int(row["step"]) <= resume_step]
-        if kept or os.path.exists(path):
-            self._write_all(kept)
+        kept = rows_up_to(path, resume_step)
+        if os.path.exists(path):
+            rewrite_csv(path, COLUMNS, kept)
         self.rows = kept
 
     def best(self, score_lambda):
@@ -56,9 +58,3 @@ class MonitorLog:
                 writer.writeheader()
             writer.writerows(new)
         self.rows.extend({k: str(v) for k, v in row.items()} for row in new)
-
-    def _write_all(self, rows):
-        with open(self.path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, COLUMNS)
-            writer.writeheader()
-            writer.writerows({k: row.get(k, "") for k in COLUMNS} for row in rows)

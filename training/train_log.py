@@ -29,17 +29,26 @@ class IntervalMeans:
         return {name: self.sums[name] / self.counts[name] for name in self.sums}
 
 
+def rows_up_to(path, step):
+    """The rows of a CSV log with a "step" column up to step (none when the file does not exist)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as handle:
+        return [row for row in csv.DictReader(handle) if int(row["step"]) <= step]
+
+
+def rewrite_csv(path, columns, rows):
+    """Write the header and rows (dicts; missing columns left empty), replacing the file."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        writer.writerows({k: row.get(k, "") for k in columns} for row in rows)
+
+
 class TrainLog:
     def __init__(self, path, resume_step):
         self.path = path
-        rows = []
-        if os.path.exists(path) and resume_step > 0:
-            with open(path, newline="") as handle:
-                rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= resume_step]
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, COLUMNS)
-            writer.writeheader()
-            writer.writerows({k: row.get(k, "") for k in COLUMNS} for row in rows)
+        rewrite_csv(path, COLUMNS, rows_up_to(path, resume_step))
         self._handle = open(path, "a", newline="")
         self._writer = csv.DictWriter(self._handle, COLUMNS)
 

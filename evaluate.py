@@ -33,6 +33,8 @@ flags.DEFINE_boolean("force", False, "Folder of runs: re-evaluate runs already e
 def main(argv):
     import os
 
+    from runtime_threads import configure_threads
+    configure_threads()  # parallel scoring streams, a core each (docs/PERFORMANCE.md)
     from errors import ConfigError
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments {argv[1:]}; flags look like --run=runs/bottle-...")

@@ -27,6 +27,8 @@ flags.DEFINE_enum("checkpoint", "latest", ["latest", "best_on_test"], "Checkpoin
 
 
 def main(argv):
+    from runtime_threads import configure_threads
+    configure_threads()  # parallel scoring streams, a core each (docs/PERFORMANCE.md)
     from errors import ConfigError
     from inference.predict_images import predict
     if not FLAGS.run:

@@ -6,6 +6,8 @@
 object: batches of 32 images of 128x128 (one model input each). texture: batches of 4 images of 512x512, each
 cut into 64 patches of 64x64 (256 model inputs per batch), max over patches, maps stitched. c=3, random weights
 (speed does not depend on the weights). One batch is run first (tracing), then --repeats batches are timed.
+Threads and streams are set as evaluate.py sets them (runtime_threads.configure_threads: each batch is scored as
+two concurrent halves, one intra-op thread each on 2 cores).
 The authors' eager scoring measured 95 ms per 32 objects (337 images/s) and 130 ms per texture image (7.7
 images/s) on the same machine kind; speedup = our images/s / theirs.
 """
@@ -26,6 +28,8 @@ SETTINGS = {"object": dict(image_size=128, patch_size=128, images=32),
 def run_setting(setting, repeats):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     add_repo_to_path()
+    from runtime_threads import SCORING_STREAMS, configure_threads
+    threads = configure_threads()  # as evaluate.py and predict.py do
     import numpy as np
 
     from config import TrainConfig
@@ -51,7 +55,8 @@ def run_setting(setting, repeats):
           "images_per_batch": s["images"], "model_inputs_per_batch": batch_inputs,
           "baseline_images_per_s": round(BASELINE_IMAGES_PER_S[setting], 1),
           "speedup": round(images_per_s / BASELINE_IMAGES_PER_S[setting], 2),
-          "load_avg_1min": round(os.getloadavg()[0], 2)})
+          "streams": SCORING_STREAMS, "intra_op_threads": threads and threads[0],
+          "inter_op_threads": threads and threads[1], "load_avg_1min": round(os.getloadavg()[0], 2)})
 
 
 def main():

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from data.patches import stitch_patches
+from runtime_threads import SCORING_STREAMS
 
 DEFAULT_LAMBDAS = (0.1, 0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -21,7 +22,7 @@ def combine(reconstruction_error, feature_error, score_lambda):
     return (1.0 - score_lambda) * np.asarray(reconstruction_error) + score_lambda * np.asarray(feature_error)
 
 
-def score_graph(encoder, generator, critic, x, feature_layer):
+def score_graph(encoder, generator, critic, x, feature_layer, keep_reconstruction=True):
     """Eq. 8, 9 and the anomaly map of model inputs x (N, s, s, 3) in [-1, 1], as graph ops (used by the Scorer
     and by the exported model)."""
     z = encoder(x, training=False)
@@ -30,32 +31,51 @@ def score_graph(encoder, generator, critic, x, feature_layer):
     reconstruction_error = tf.reduce_sum(error_map, axis=[1, 2])                         # eq. 8
     feature_difference = critic.feature_difference(x, reconstruction, z, feature_layer)
     feature_error = tf.reduce_sum(tf.abs(tf.cast(feature_difference, tf.float32)), axis=1)  # eq. 9
-    return {"reconstruction_error": reconstruction_error, "feature_error": feature_error,
-            "error_map": error_map, "reconstruction": reconstruction}
+    scores = {"reconstruction_error": reconstruction_error, "feature_error": feature_error, "error_map": error_map}
+    if keep_reconstruction:
+        scores["reconstruction"] = reconstruction
+    return scores
 
 
 class Scorer:
-    """Scores batches of model inputs with (E, G) = the EMA or last weights and the critic's features."""
+    """Scores batches of model inputs with (E, G) = the EMA or last weights and the critic's features.
 
-    def __init__(self, model, weights="ema", feature_layer="first_conv"):
+    streams > 1: a batch of at least that many inputs is cut into `streams` parts, scored by independent copies
+    of the graph inside one tf.function call; TensorFlow runs them side by side (runtime_threads.py). The
+    numbers are those of one stream (each input is scored on its own; tests/test_scoring.py).
+    """
+
+    def __init__(self, model, weights="ema", feature_layer="first_conv", streams=SCORING_STREAMS):
         self.encoder, self.generator = model.networks(weights)
         self.critic = model.critic
         self.feature_layer = feature_layer
-        side = model.image_size
-        self.score_batch = tf.function(self._score_batch,
-                                       input_signature=[tf.TensorSpec([None, side, side, 3], tf.float32)])
+        self.streams = max(1, int(streams))
+        self._spec = tf.TensorSpec([None, model.image_size, model.image_size, 3], tf.float32)
+        self._functions = {}  # (parts, keep_reconstruction) -> tf.function, each traced once
 
-    def _score_batch(self, x):
-        return score_graph(self.encoder, self.generator, self.critic, x, self.feature_layer)
+    def _function(self, parts, keep_reconstruction):
+        key = (parts, keep_reconstruction)
+        if key not in self._functions:
+            def score(x):
+                outputs = [score_graph(self.encoder, self.generator, self.critic, part, self.feature_layer,
+                                       keep_reconstruction) for part in _split(x, parts)]
+                return {name: tf.concat([out[name] for out in outputs], 0) if parts > 1 else outputs[0][name]
+                        for name in outputs[0]}
+            self._functions[key] = tf.function(score, input_signature=[self._spec])
+        return self._functions[key]
+
+    def score_batch(self, x, keep_reconstruction=False):
+        """Eq. 8, 9 and the maps of one batch (N, s, s, 3) in [-1, 1]: a dict of tensors as score_graph's."""
+        x = tf.convert_to_tensor(x, tf.float32)
+        parts = self.streams if int(x.shape[0]) >= self.streams else 1
+        return self._function(parts, bool(keep_reconstruction))(x)
 
     def score_inputs(self, inputs, batch_size=64, keep_reconstructions=False):
-        """Score an array (N, s, s, 3) in [-1, 1] in batches; returns numpy arrays keyed as _score_batch."""
+        """Score an array (N, s, s, 3) in [-1, 1] in batches; returns numpy arrays keyed as score_graph."""
         outputs = {}
         for start in range(0, len(inputs), batch_size):
-            batch = self.score_batch(tf.convert_to_tensor(inputs[start:start + batch_size], tf.float32))
+            batch = self.score_batch(inputs[start:start + batch_size], keep_reconstructions)
             for key, value in batch.items():
-                if key == "reconstruction" and not keep_reconstructions:
-                    continue
                 outputs.setdefault(key, []).append(value.numpy())
         return {key: np.concatenate(values) for key, values in outputs.items()}
 
@@ -88,3 +108,12 @@ def _stitch_all(patches, n_images, n_patches, image_size):
     if n_patches == 1:
         return patches[:, 0]
     return stitch_patches(patches, image_size)
+
+
+def _split(x, parts):
+    """x cut along the batch into `parts` pieces as equal as possible (all non-empty when len(x) >= parts)."""
+    if parts == 1:
+        return [x]
+    n = tf.shape(x)[0]
+    sizes = tf.stack([n // parts + tf.cast(i < n % parts, tf.int32) for i in range(parts)])
+    return tf.split(x, sizes, num=parts)

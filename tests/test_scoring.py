@@ -137,3 +137,26 @@ def test_texture_max_over_patches_and_stitched_map(model):
         np.testing.assert_allclose(out["anomaly_map"][i], np.abs(images[i] - out["reconstruction"][i]).sum(-1),
                                    rtol=1e-4, atol=1e-5)
     assert out["anomaly_map"].shape == (3, image_size, image_size)
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, 8])
+def test_streams_give_the_one_stream_numbers(model, batch_size):
+    """Batches cut into parallel streams (5 = 3 + 2; 1 < streams runs as one) score each input as one stream
+    does; without keep_reconstructions no reconstruction is returned."""
+    x = inputs(9, seed=4)
+    one = Scorer(model, streams=1).score_inputs(x, batch_size, keep_reconstructions=True)
+    for streams in (2, 3):
+        split = Scorer(model, streams=streams).score_inputs(x, batch_size, keep_reconstructions=True)
+        assert sorted(split) == sorted(one)
+        for key in one:
+            assert split[key].shape == one[key].shape
+            np.testing.assert_allclose(split[key], one[key], rtol=1e-5, atol=1e-6)
+    assert "reconstruction" not in Scorer(model).score_inputs(x, batch_size)
+
+
+def test_stream_threads():
+    from runtime_threads import stream_threads
+    assert stream_threads(2, cpus=2) == (1, 2)   # one core per stream
+    assert stream_threads(2, cpus=8) == (4, 8)
+    assert stream_threads(1, cpus=2) == (2, 2)   # TensorFlow's default layout
+    assert stream_threads(4, cpus=2) == (1, 4)   # every stream gets an inter-op thread

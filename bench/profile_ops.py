@@ -47,6 +47,9 @@ def op_times(xspace_path):
 def profile(what, setting, steps, batch_size):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     add_repo_to_path()
+    if what == "scoring":
+        from runtime_threads import configure_threads
+        configure_threads()  # the threads evaluate.py scores with
     import numpy as np
     import tensorflow as tf
 

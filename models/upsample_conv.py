@@ -8,8 +8,8 @@ The generator's residual blocks upsample x 2x (bilinear, half-pixel centres, as 
 
 One convolution of x with the four K_pq stacked as output channels, then depth_to_space, gives all phases.
 Edges: bilinear resizing clamps at the border and the convolution zero-pads the 2x image; neither is a padding
-of x, so the folded form (on x zero-padded) is exact everywhere but on a 2-pixel ring of output pixels. That ring
-is recomputed the direct way on 2-pixel strips of x: a strip's resize equals the full resize on its two outer
+of x. The folded form on x without padding gives exactly the inner output pixels (all but a 2-pixel ring); the
+ring is computed the direct way on 2-pixel strips of x: a strip's resize equals the full resize on its two outer
 output rows (or columns), which is all the ring needs.
 Equal to the direct form up to float rounding (tests/test_upsample_conv.py).
 """
@@ -49,11 +49,13 @@ def direct(x, kernel):
 
 
 def upsample_conv(x, kernel):
-    """conv2d(bilinear_2x(x), kernel, 'SAME') of x (N, H, W, C), H, W >= 2; kernel (3, 3, C, out)."""
-    inner = tf.nn.depth_to_space(tf.nn.conv2d(x, folded_kernel(kernel), 1, "SAME"), 2)  # wrong on a 2-px ring
+    """conv2d(bilinear_2x(x), kernel, 'SAME') of x (N, H, W, C) with static H, W; kernel (3, 3, C, out)."""
+    if x.shape[1] < 3 or x.shape[2] < 3:  # all ring
+        return direct(x, kernel)
+    # the folded convolution without padding gives exactly the output rows and columns 2 .. 2H-3 (2W-3)
+    inner = tf.nn.depth_to_space(tf.nn.conv2d(x, folded_kernel(kernel), 1, "VALID"), 2)
     top = direct(x[:, :2], kernel)[:, :2]
     bottom = direct(x[:, -2:], kernel)[:, -2:]
     left = direct(x[:, :, :2], kernel)[:, 2:-2, :2]
     right = direct(x[:, :, -2:], kernel)[:, 2:-2, -2:]
-    middle = tf.concat([left, inner[:, 2:-2, 2:-2], right], 2)
-    return tf.concat([top, middle, bottom], 1)
+    return tf.concat([top, tf.concat([left, inner, right], 2), bottom], 1)

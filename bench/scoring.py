@@ -2,6 +2,7 @@
 
     python bench/scoring.py                      # both settings, each in its own subprocess
     python bench/scoring.py --setting=texture --repeats=5
+    python bench/scoring.py --setting=object --streams=1       # one stream, TensorFlow's default threads
 
 object: batches of 32 images of 128x128 (one model input each). texture: batches of 4 images of 512x512, each
 cut into 64 patches of 64x64 (256 model inputs per batch), max over patches, maps stitched. c=3, random weights
@@ -25,11 +26,12 @@ SETTINGS = {"object": dict(image_size=128, patch_size=128, images=32),
             "texture": dict(image_size=512, patch_size=64, images=4)}
 
 
-def run_setting(setting, repeats):
+def run_setting(setting, repeats, streams=None, images=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     add_repo_to_path()
     from runtime_threads import SCORING_STREAMS, configure_threads
-    threads = configure_threads()  # as evaluate.py and predict.py do
+    streams = streams or SCORING_STREAMS
+    threads = configure_threads(streams)  # as evaluate.py and predict.py do (for the default streams)
     import numpy as np
 
     from config import TrainConfig
@@ -37,9 +39,9 @@ def run_setting(setting, repeats):
     from evaluation.scoring import Scorer
     from models.cbigan import CBiGAN
 
-    s = SETTINGS[setting]
+    s = dict(SETTINGS[setting], **({"images": images} if images else {}))
     model = CBiGAN(TrainConfig(category="bench"), s["patch_size"])
-    scorer = Scorer(model)
+    scorer = Scorer(model, streams=streams)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (s["images"], s["image_size"], s["image_size"], 3), dtype=np.uint8)
     patches = np.stack([to_patches_numpy(im, s["patch_size"]) for im in images]).astype(np.float32) / 127.5 - 1
@@ -55,21 +57,26 @@ def run_setting(setting, repeats):
           "images_per_batch": s["images"], "model_inputs_per_batch": batch_inputs,
           "baseline_images_per_s": round(BASELINE_IMAGES_PER_S[setting], 1),
           "speedup": round(images_per_s / BASELINE_IMAGES_PER_S[setting], 2),
-          "streams": SCORING_STREAMS, "intra_op_threads": threads and threads[0],
+          "streams": streams, "intra_op_threads": threads and threads[0],
           "inter_op_threads": threads and threads[1], "load_avg_1min": round(os.getloadavg()[0], 2)})
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setting", choices=["object", "texture", "both"], default="both")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--streams", type=int, default=0, help="parallel scoring streams (default: evaluate.py's, "
+                        "2); 1 = one stream on TensorFlow's default threads")
+    parser.add_argument("--images", type=int, default=0, help="images per batch (default 32 objects, 4 textures)")
     args = parser.parse_args()
+    if args.repeats < 1 or args.streams < 0 or args.images < 0:
+        parser.error("--repeats must be positive, --streams and --images not negative")
     if args.setting != "both":
-        run_setting(args.setting, args.repeats)
+        run_setting(args.setting, args.repeats, args.streams, args.images)
         return
     for setting in ("object", "texture"):
-        subprocess.run([sys.executable, __file__, f"--setting={setting}", f"--repeats={args.repeats}"],
-                       cwd=REPO, check=True)
+        subprocess.run([sys.executable, __file__, f"--setting={setting}", f"--repeats={args.repeats}",
+                        f"--streams={args.streams}", f"--images={args.images}"], cwd=REPO, check=True)
 
 
 if __name__ == "__main__":

@@ -54,8 +54,9 @@ def upsample_conv(x, kernel):
         return direct(x, kernel)
     # the folded convolution without padding gives exactly the output rows and columns 2 .. 2H-3 (2W-3)
     inner = tf.nn.depth_to_space(tf.nn.conv2d(x, folded_kernel(kernel), 1, "VALID"), 2)
-    top = direct(x[:, :2], kernel)[:, :2]
-    bottom = direct(x[:, -2:], kernel)[:, -2:]
-    left = direct(x[:, :, :2], kernel)[:, 2:-2, :2]
-    right = direct(x[:, :, -2:], kernel)[:, 2:-2, -2:]
+    n = tf.shape(x)[0]
+    rows = direct(tf.concat([x[:, :2], x[:, -2:]], 0), kernel)       # top and bottom strips in one batch
+    top, bottom = rows[:n, :2], rows[n:, -2:]
+    columns = direct(tf.concat([x[:, :, :2], x[:, :, -2:]], 0), kernel)[:, 2:-2]
+    left, right = columns[:n, :, :2], columns[n:, :, -2:]
     return tf.concat([top, tf.concat([left, inner, right], 2), bottom], 1)

@@ -64,7 +64,7 @@ def test_generator_inference_path_equals_direct_path(monkeypatch, overrides):
         generator = Generator(image_size=side, channels=config.channels, latent_size=config.latent_size,
                               normalization=config.normalization, use_bias=config.use_bias)
         if config.use_bias:  # non-zero biases, so a dropped bias would show
-            generator.set_weights([w + 0.1 for w in generator.get_weights()])
+            generator.set_weights([w + 0.1 if w.ndim == 1 else w for w in generator.get_weights()])
         assert any(b._folded_upsampling(False) for b in generator.blocks)  # the path under test is taken
         z = tf.constant(np.random.default_rng(side).normal(size=(3, config.latent_size)).astype(np.float32))
         folded = generator(z, training=False).numpy()

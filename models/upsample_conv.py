@@ -57,6 +57,9 @@ def upsample_conv(x, kernel):
     n = tf.shape(x)[0]
     rows = direct(tf.concat([x[:, :2], x[:, -2:]], 0), kernel)       # top and bottom strips in one batch
     top, bottom = rows[:n, :2], rows[n:, -2:]
-    columns = direct(tf.concat([x[:, :, :2], x[:, :, -2:]], 0), kernel)[:, 2:-2]
+    # left and right strips as rows of the transposed image with the transposed kernel (the CPU kernels are
+    # slow on 2-pixel-wide images)
+    columns = tf.transpose(tf.concat([x[:, :, :2], x[:, :, -2:]], 0), [0, 2, 1, 3])
+    columns = tf.transpose(direct(columns, tf.transpose(kernel, [1, 0, 2, 3]))[:, :, 2:-2], [0, 2, 1, 3])
     left, right = columns[:n, :, :2], columns[n:, :, -2:]
     return tf.concat([top, tf.concat([left, inner, right], 2), bottom], 1)

@@ -160,3 +160,32 @@ def test_stream_threads():
     assert stream_threads(2, cpus=8) == (4, 8)
     assert stream_threads(1, cpus=2) == (2, 2)   # TensorFlow's default layout
     assert stream_threads(4, cpus=2) == (1, 4)   # every stream gets an inter-op thread
+
+
+def test_configure_threads_after_start_leaves_the_pools():
+    """Once TensorFlow has run ops its pools are fixed: configure_threads says so (None) instead of raising."""
+    from runtime_threads import configure_threads
+    tf.constant(1.0) + 1.0
+    before = (tf.config.threading.get_intra_op_parallelism_threads(),
+              tf.config.threading.get_inter_op_parallelism_threads())
+    assert configure_threads(2) is None
+    assert (tf.config.threading.get_intra_op_parallelism_threads(),
+            tf.config.threading.get_inter_op_parallelism_threads()) == before
+
+
+def test_configure_threads_in_a_fresh_process_sets_the_pools():
+    """What evaluate.py and predict.py do first: the pools then have stream_threads' sizes."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    code = ("import json, runtime_threads, tensorflow as tf; r = runtime_threads.configure_threads(2); "
+            "print(json.dumps([r, runtime_threads.stream_threads(2), "
+            "tf.config.threading.get_intra_op_parallelism_threads(), "
+            "tf.config.threading.get_inter_op_parallelism_threads()]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    returned, expected, intra, inter = json.loads(out.stdout.strip().splitlines()[-1])
+    assert returned == expected == [intra, inter]

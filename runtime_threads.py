@@ -2,7 +2,8 @@
 
 The networks are thin (3 to 48 channels): one convolution keeps two threads only about 78% busy. Scoring a batch
 as `streams` independent halves in one graph lets TensorFlow run them side by side on its inter-op threads,
-each op on 1 intra-op thread (on 2 cores): 1.34x the images/s of one stream on two threads (bench/scoring.py).
+each op on 1 intra-op thread (on 2 cores): 1.2-1.3x the images/s of one stream on two threads
+(bench/scoring.py --streams=1 vs the default).
 """
 import os
 

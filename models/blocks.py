@@ -6,9 +6,9 @@ from models.options import ACTIVATIONS, NORMALIZATIONS, UPSAMPLINGS
 from models.upsample_conv import upsample_conv
 
 # Bilinear up-blocks with at most this many filters compute conv1(upsample(x)) in inference as one sub-pixel
-# convolution of x (models/upsample_conv.py): the last generator block (c filters), where it measured 1.3-1.7x
-# faster forward (docs/PERFORMANCE.md); wider blocks and backward passes measured slower, so they keep the
-# direct form.
+# convolution of x (models/upsample_conv.py): the generator's last block (c filters), where its forward measured
+# 1.5-2x faster (docs/PERFORMANCE.md); in wider blocks it was no faster in the scorer. Training keeps the direct
+# form (with gradients it would save about 2% of an update).
 FOLDED_UPSAMPLING_MAX_FILTERS = 4
 
 

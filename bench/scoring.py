@@ -38,6 +38,7 @@ def run_setting(setting, repeats, streams=None, images=None):
     import numpy as np
 
     from config import TrainConfig
+    from data.images import to_model_range_numpy
     from data.patches import to_patches_numpy
     from evaluation.scoring import Scorer
     from models.cbigan import CBiGAN
@@ -47,7 +48,7 @@ def run_setting(setting, repeats, streams=None, images=None):
     scorer = Scorer(model, streams=streams)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (s["images"], s["image_size"], s["image_size"], 3), dtype=np.uint8)
-    patches = np.stack([to_patches_numpy(im, s["patch_size"]) for im in images]).astype(np.float32) / 127.5 - 1
+    patches = to_model_range_numpy(np.stack([to_patches_numpy(im, s["patch_size"]) for im in images]))
     batch_inputs = s["images"] * patches.shape[1]
     scorer.score_images(patches, s["image_size"], batch_size=batch_inputs)  # warm-up: tracing
     seconds = []

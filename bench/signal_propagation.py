@@ -64,6 +64,7 @@ def main():
     from config import TrainConfig
     from data.categories import spec_for
     from data.files import find_category
+    from data.images import to_model_range_numpy
     from data.streams import load_train_images
     from models.encoder import Encoder
 
@@ -77,7 +78,7 @@ def main():
         spec = spec_for(config)
     files = find_category(config.data_dir, config.category)
     files = dataclasses.replace(files, train_paths=files.train_paths[:args.images])
-    x = load_train_images(spec, files, verbose=False).astype(np.float32) / 127.5 - 1.0
+    x = to_model_range_numpy(load_train_images(spec, files, verbose=False))
     x = np.stack([np.asarray(image)[:spec.patch_size, :spec.patch_size] for image in x])  # textures: one patch
     if restored is not None:
         emit({"bench": "signal_propagation", "run": args.run, "step": restored.step, "weights": "ema",

@@ -151,3 +151,13 @@ def to_model_range(images):
     import tensorflow as tf
 
     return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def to_model_range_numpy(images):
+    """uint8 array -> float32 numpy array in [-1, 1], the same x / 127.5 - 1 as to_model_range."""
+    return np.asarray(images).astype(np.float32) / 127.5 - 1.0
+
+
+def from_model_range_numpy(images):
+    """[-1, 1] floats -> uint8, rounded and clipped (for pictures of inputs and reconstructions)."""
+    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)

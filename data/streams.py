@@ -36,7 +36,8 @@ import tensorflow as tf
 from data.augment import max_crop_for_angle, random_rotated_crop, random_rotation
 from data.categories import CategorySpec
 from data.files import CategoryFiles, TestItem
-from data.images import check_mask_matches, prepare_image, read_image, read_mask, resize_mask, to_model_range
+from data.images import (check_mask_matches, prepare_image, read_image, read_mask, resize_mask, to_model_range,
+                         to_model_range_numpy)
 from data.patches import to_patches_numpy
 from errors import ConfigError, DatasetError
 
@@ -218,7 +219,7 @@ def _test_sample(spec: CategorySpec, item: TestItem) -> Dict:
     else:
         mask = np.zeros((s, s), np.float32)
     u8 = prepare_image(image, s, spec.intensity)
-    patches = to_patches_numpy(u8, p).astype(np.float32) / 127.5 - 1.0
+    patches = to_model_range_numpy(to_patches_numpy(u8, p))
     return {"image": patches, "image_uint8": u8, "mask": mask, "label": int(item.label),
             "defect_type": item.defect_type, "path": item.path}
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from config import TrainConfig
 from data.files import find_category
+from data.images import to_model_range_numpy
 from data.streams import iter_test_chunks, load_train_images
 from errors import ConfigError, DatasetError
 from evaluation import diagnostics as D
@@ -323,7 +324,7 @@ def evaluate_run(run_dir, settings=None, log=print):
             template_distances.append(template.distances(chunk["image"]))
         if keep:
             for i in np.flatnonzero(chunk["label"] == 0)[:D.MAX_SPECIFICITY_IMAGES - len(good_inputs)]:
-                good_inputs.append(chunk["image_uint8"][i].astype(np.float32) / 127.5 - 1.0)
+                good_inputs.append(to_model_range_numpy(chunk["image_uint8"][i]))
                 good_reconstructions.append(out["reconstruction"][i])
         rec.append(out["reconstruction_error"])
         feat.append(out["feature_error"])
@@ -441,10 +442,8 @@ def load_evaluation(run_dir, settings=None):
     metrics_path = os.path.join(eval_dir, METRICS_FILE)
     if not (os.path.isfile(settings_path) and os.path.isfile(metrics_path)):
         return None
-    try:
-        with open(settings_path) as handle:
-            saved = json.load(handle)
-    except (OSError, json.JSONDecodeError):
+    saved = _read_json(settings_path)
+    if saved is None:
         return None
     checkpoint_path = find_checkpoint(run_dir, settings.checkpoint)
     lambdas = resolve_lambdas(settings.lambdas, config.score_lambda)
@@ -461,6 +460,7 @@ def load_evaluation(run_dir, settings=None):
 
 
 def _read_json(path):
+    """The JSON content of path, or None when it is missing or unreadable."""
     try:
         with open(path) as handle:
             return json.load(handle)

@@ -12,6 +12,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
+from data.images import from_model_range_numpy
+
 
 def _save(figure, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -82,7 +84,7 @@ def examples_plot(path, images, reconstructions, maps, titles, masks=None, title
     columns = ["input", "reconstruction", "anomaly map"] + (["mask"] if masks is not None else [])
     figure = Figure(figsize=(2.2 * len(columns), 2.2 * n + (0.5 if title else 0.2)))
     vmax = max(float(np.percentile(np.asarray(maps, np.float32), 99.5)), 1e-6) if n else 1.0
-    recon_uint8 = np.clip(np.round((np.asarray(reconstructions) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    recon_uint8 = from_model_range_numpy(reconstructions)
     for i in range(n):
         panels = [(images[i], {}), (recon_uint8[i], {}), (maps[i], dict(cmap="inferno", vmin=0.0, vmax=vmax))]
         if masks is not None:

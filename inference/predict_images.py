@@ -30,7 +30,7 @@ import tensorflow as tf
 from PIL import Image
 
 from data.files import IMAGE_EXTENSIONS
-from data.images import prepare_image, read_image
+from data.images import prepare_image, read_image, to_model_range_numpy
 from data.patches import to_patches_numpy
 from errors import ConfigError, DatasetError
 from evaluation.scoring import Scorer
@@ -97,7 +97,7 @@ def expand_inputs(inputs) -> Tuple[List[str], List[Tuple[str, str]]]:
 def preprocess(image_uint8, spec):
     """uint8 H x W x 3 -> the model inputs of one image: float32 (P, p, p, 3) in [-1, 1] (as data/streams.py)."""
     resized = prepare_image(image_uint8, spec.image_size, spec.intensity)
-    return to_patches_numpy(resized, spec.patch_size).astype(np.float32) / 127.5 - 1.0
+    return to_model_range_numpy(to_patches_numpy(resized, spec.patch_size))
 
 
 def heatmap_names(paths, folder):

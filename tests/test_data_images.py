@@ -126,3 +126,13 @@ def test_prepare_image():
     np.testing.assert_array_equal(prepare_image(img, 32, "per_image"), standardize_intensity(resize_uint8(img, 32)))
     with pytest.raises(ValueError, match="intensity"):
         prepare_image(img, 32, "global")
+
+
+def test_model_range_numpy_matches_the_graph_version_and_inverts():
+    from data.images import from_model_range_numpy, to_model_range, to_model_range_numpy
+    u8 = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    x = to_model_range_numpy(u8)
+    assert x.dtype == np.float32 and x.min() == -1.0 and x.max() == 1.0
+    np.testing.assert_array_equal(x, to_model_range(u8).numpy())
+    np.testing.assert_array_equal(from_model_range_numpy(x), u8)
+    np.testing.assert_array_equal(from_model_range_numpy(np.array([-1.5, 1.5])), [0, 255])  # clipped

@@ -16,6 +16,7 @@ import tensorflow as tf
 from config import CONFIG_FILE, TrainConfig
 from data.categories import spec_for
 from data.files import find_category
+from data.images import from_model_range_numpy, to_model_range_numpy
 from data.patches import to_patches_numpy
 from data.streams import iter_test_chunks, load_train_images, train_dataset
 from errors import ConfigError, TrainingDiverged
@@ -248,12 +249,12 @@ class TrainingJob:
         if test is not None:
             scored = scorer.score_images(test["image"], self.spec.image_size, lambdas=(),
                                          keep_reconstructions=True)
-            inputs = test["image_uint8"].astype(np.float32) / 127.5 - 1.0
+            inputs = to_model_range_numpy(test["image_uint8"])
             pictures["test"] = previews.reconstruction_grid(inputs, scored["reconstruction"],
                                                             scored["anomaly_map"])
         z = np.random.default_rng(self.config.seed).standard_normal((PREVIEW_SAMPLES, self.config.latent_size))
         samples = scorer.generator(tf.constant(z, tf.float32), training=False).numpy()
-        pictures["samples"] = previews.grid([list(previews.to_uint8(samples))])
+        pictures["samples"] = previews.grid([list(from_model_range_numpy(samples))])
         for name, picture in pictures.items():
             previews.save_png(picture, os.path.join(folder, f"{name}_{step:07d}.png"))
         if writer is not None:
@@ -289,7 +290,7 @@ class TrainingJob:
         files = dataclasses.replace(self.files, train_paths=self.holdout_paths)
         images = load_train_images(self.spec, files, verbose=False)
         patches = np.stack([to_patches_numpy(image, self.spec.patch_size) for image in images])
-        return patches.astype(np.float32) / 127.5 - 1.0
+        return to_model_range_numpy(patches)
 
     def finish(self):
         """Score the held-out training images (EMA weights) for predict.py's threshold; print where things are."""

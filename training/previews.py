@@ -5,12 +5,9 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
+from data.images import from_model_range_numpy
+
 _INFERNO = colormaps["inferno"]
-
-
-def to_uint8(images):
-    """[-1, 1] float images -> uint8."""
-    return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def colorize(maps, vmax=None):
@@ -34,7 +31,7 @@ def grid(rows, pad=2):
 
 def reconstruction_grid(inputs, reconstructions, error_maps):
     """Three rows: inputs, reconstructions, error maps (columns = samples)."""
-    return grid([list(to_uint8(inputs)), list(to_uint8(reconstructions)), list(colorize(error_maps))])
+    return grid([list(from_model_range_numpy(inputs)), list(from_model_range_numpy(reconstructions)), list(colorize(error_maps))])
 
 
 def save_png(image, path):

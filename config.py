@@ -16,6 +16,31 @@ from models.options import ACTIVATIONS, FEATURE_LAYERS, NORMALIZATIONS, UPSAMPLI
 GP_PAIRINGS = ("paper", "authors")
 CONFIG_FILE = "config.json"
 
+# --protocol: how the reported numbers are measured. "fair" (default): the final checkpoint, EMA weights, no
+# test-set selection. "authors": what the authors' code does to produce the paper's tables: EMA every 10 batches
+# without warm-up (the shadow copy taken at batch 10), test AUROC of the EMA weights every 1,000 batches, the
+# checkpoint with the best such AUROC kept, and its live (last-trained) weights scored (test-set selection:
+# optimistic); training on all of train/good, as they did (no held-out images for predict.py's threshold). Each value below is set unless the flag is given explicitly; config.json records what was set.
+PROTOCOL_SETTINGS = {
+    "fair": {},
+    "authors": {"ema_every": 10, "ema_warmup": False, "ema_decay": 0.999, "monitor_every": 1000,
+                "keep_best_on_test": True, "threshold_holdout": 0.0},
+}
+PROTOCOLS = tuple(PROTOCOL_SETTINGS)
+# What evaluate.py, predict.py and export.py score by default for a run of each protocol: (checkpoint, weights).
+PROTOCOL_SCORING = {"fair": ("latest", "ema"), "authors": ("best_on_test", "last")}
+
+
+def scoring_defaults(config, checkpoint=None, weights=None):
+    """(checkpoint, weights) to score a run with: the given ones, else those of the run's protocol."""
+    default_checkpoint, default_weights = PROTOCOL_SCORING[config.protocol]
+    return checkpoint or default_checkpoint, weights or default_weights
+
+
+def evaluation_protocol(checkpoint):
+    """The protocol column of an evaluation: "authors" when the checkpoint was selected on the test set."""
+    return "authors" if checkpoint == "best_on_test" else "fair"
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -36,7 +61,8 @@ class TrainConfig:
     alpha: float = 1e-4          # eq. 13; 0 gives EGBAD
     gp_weight: float = 10.0
     gp_pairing: str = "paper"    # interpolate (x, E(x)) with (G(z), z); "authors": (x, z) with (G(z), E(x))
-    d_iter: int = 5
+    d_iter: int = 5              # critic updates per G/E update; 0: both updated on every batch (the authors' 0)
+    skip_critic: bool = False    # train G/E only (with alpha 1: a plain autoencoder of the same networks)
     lr: float = 1e-4
     ge_beta1: float = 0.0
     ge_beta2: float = 0.1
@@ -44,6 +70,7 @@ class TrainConfig:
     d_beta2: float = 0.9
     ema_decay: float = 0.999
     ema_warmup: bool = True      # decay min(ema_decay, (1+n)/(10+n)) as tf.train.ExponentialMovingAverage
+    ema_every: int = 0           # 0: EMA after each G/E update; N: every N batches, first a copy (the authors': 10)
     # architecture
     channels: int = 3
     latent_size: int = 64
@@ -54,6 +81,8 @@ class TrainConfig:
     # scoring (eq. 7, 9)
     score_lambda: float = 0.1
     feature_layer: str = "first_conv"
+    # how results are measured (PROTOCOL_SETTINGS)
+    protocol: str = "fair"
     # bookkeeping
     seed: int = 42
     checkpoint_every: int = 1000
@@ -77,7 +106,13 @@ class TrainConfig:
         need(0.0 <= self.alpha <= 1.0, "alpha", f"must be in [0, 1], got {self.alpha}")
         need(self.gp_weight >= 0, "gp_weight", f"must be >= 0, got {self.gp_weight}")
         need(self.gp_pairing in GP_PAIRINGS, "gp_pairing", f"must be one of {GP_PAIRINGS}")
-        need(self.d_iter >= 0, "d_iter", f"must be >= 0, got {self.d_iter}")
+        need(self.d_iter >= 0, "d_iter", f"must be >= 0 (0: critic and G/E updated on every batch), got "
+             f"{self.d_iter}; to train without the critic use --skip_critic")
+        need(self.ema_every >= 0, "ema_every", f"must be >= 0, got {self.ema_every}")
+        need(self.protocol in PROTOCOLS, "protocol", f"must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if self.protocol == "authors":
+            need(self.keep_best_on_test and self.monitor_every > 0, "protocol",
+                 "authors selects the best-on-test checkpoint: it needs --monitor_every > 0 and --keep_best_on_test")
         need(self.lr > 0, "lr", f"must be positive, got {self.lr}")
         need(0.0 <= self.ema_decay < 1.0, "ema_decay", f"must be in [0, 1), got {self.ema_decay}")
         need(self.channels > 0, "channels", f"must be positive, got {self.channels}")
@@ -97,6 +132,13 @@ class TrainConfig:
         need(self.strategy in STRATEGIES, "strategy", f"must be one of {STRATEGIES}, got {self.strategy!r}")
         need(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
         return self
+
+    def with_protocol(self, explicit_flags=()):
+        """(config, applied): the protocol's settings (PROTOCOL_SETTINGS) applied to every field whose flag was
+        not given explicitly; applied = {field: value} of what the protocol set."""
+        applied = {name: value for name, value in PROTOCOL_SETTINGS[self.protocol].items()
+                   if name not in explicit_flags}
+        return dataclasses.replace(self, **applied), applied
 
     def to_dict(self):
         return dataclasses.asdict(self)

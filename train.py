@@ -23,11 +23,22 @@ flags.DEFINE_float("alpha", DEFAULTS.alpha, "Consistency weight of eq. 13; 0 tra
 flags.DEFINE_float("gp_weight", DEFAULTS.gp_weight, "Gradient-penalty weight.")
 flags.DEFINE_enum("gp_pairing", DEFAULTS.gp_pairing, ["paper", "authors"],
                   "Gradient-penalty interpolation: paper = (x, E(x)) vs (G(z), z); authors = (x, z) vs (G(z), E(x)).")
-flags.DEFINE_integer("d_iter", DEFAULTS.d_iter, "Critic updates per generator/encoder update.")
+flags.DEFINE_integer("d_iter", DEFAULTS.d_iter, "Critic updates per generator/encoder update; 0: critic and "
+                     "generator/encoder updated together on every batch (as the authors' --d-iter 0).")
+flags.DEFINE_boolean("skip_critic", DEFAULTS.skip_critic, "Train the generator/encoder only (no critic update); "
+                     "with --alpha=1 a plain autoencoder of the same networks (a diagnostic, not CBiGAN).")
 flags.DEFINE_float("lr", DEFAULTS.lr, "Adam learning rate (all networks).")
 flags.DEFINE_float("ema_decay", DEFAULTS.ema_decay, "Decay of the EMA copies of E and G used for evaluation.")
 flags.DEFINE_boolean("ema_warmup", DEFAULTS.ema_warmup, "EMA decay min(decay, (1+n)/(10+n)) so early "
                      "averages do not carry the random initialisation.")
+flags.DEFINE_integer("ema_every", DEFAULTS.ema_every, "0: update the EMA after each generator/encoder update; N: "
+                     "after every N-th batch, the first time a copy (the authors' schedule: 10, no warm-up).")
+flags.DEFINE_enum("protocol", DEFAULTS.protocol, ["fair", "authors"],
+                  "How results are measured. fair: final checkpoint, EMA weights, no test-set selection. authors: "
+                  "as the authors' code produced the paper's tables: EMA every 10 batches without warm-up, test "
+                  "AUROC of the EMA weights every 1,000 batches (--monitor_every), the best-on-test checkpoint "
+                  "kept and its last-trained weights scored by evaluate.py/predict.py (test-set selection: "
+                  "optimistic). Flags given explicitly override the protocol's values.")
 flags.DEFINE_integer("channels", DEFAULTS.channels, "Channel multiplier c of the networks.")
 flags.DEFINE_integer("latent_size", DEFAULTS.latent_size, "Latent size.")
 flags.DEFINE_enum("normalization", DEFAULTS.normalization, ["none", "batch", "layer", "instance"], "Normalization.")
@@ -82,15 +93,16 @@ def main(argv):
     if not FLAGS.category and not resuming:
         raise ConfigError("--category is required (e.g. --category=bottle), unless --run_dir names a run folder "
                           "to resume")
-    if FLAGS.keep_best_on_test and not FLAGS.monitor_every:
-        raise ConfigError("--keep_best_on_test needs --monitor_every=N (test-set monitoring)")
     config = TrainConfig(**{name: FLAGS[name].value for name in CONFIG_FLAGS if name in FLAGS})
     explicit = [name for name in CONFIG_FLAGS if name in FLAGS and FLAGS[name].present]
+    config, protocol_settings = config.with_protocol(explicit)
+    if config.keep_best_on_test and not config.monitor_every:
+        raise ConfigError("--keep_best_on_test needs --monitor_every=N (test-set monitoring)")
     if not resuming:
         check_inputs_before_loading_tensorflow(config)
     cli.import_tensorflow_quietly()
     from training.loop import train
-    train(config, explicit)
+    train(config, explicit, protocol_settings=protocol_settings)
 
 
 def check_inputs_before_loading_tensorflow(config):

@@ -2,7 +2,13 @@
 
 The model owns E, G, D, both optimizers, the EMA copies of E and G (used for evaluation) and the random
 generator, so one tf.train.Checkpoint of it saves the whole training state. Training alternates
-`critic_step` (d_iter times) and `generator_encoder_step` (once), each consuming one batch of real images.
+`critic_step` (d_iter times) and `generator_encoder_step` (once), each consuming one batch of real images; with
+d_iter 0 (as in the authors' code) `joint_step` updates the critic and G/E together on every batch, both
+gradients taken at the same weights. skip_critic trains G/E only.
+
+EMA of E and G: after each G/E update (ema_every 0, optionally with warm-up), or the authors' schedule
+(ema_every N, N = 10 in their code): after every N-th batch, the first time a plain copy of the weights (their
+shadow copy is taken at batch N), then average <- decay * average + (1 - decay) * weights.
 """
 import keras
 import tensorflow as tf
@@ -35,6 +41,8 @@ class CBiGAN(keras.Model):
         self.alpha = float(config.alpha)
         self.gp_weight = float(config.gp_weight)
         self.d_iter = int(config.d_iter)
+        self.skip_critic = bool(config.skip_critic)
+        self.ema_every = int(config.ema_every)
         self.strategy = strategy
         with distributed.scope(strategy), distributed.precision_policy(precision):
             keras.utils.set_random_seed(config.seed)  # weight initialisation
@@ -57,9 +65,12 @@ class CBiGAN(keras.Model):
             signature = [tf.TensorSpec([None, image_size, image_size, 3], tf.float32)]
             self.critic_step = tf.function(self._critic_step, input_signature=signature)
             self.generator_encoder_step = tf.function(self._generator_encoder_step, input_signature=signature)
+            self.joint_step = tf.function(self._joint_step, input_signature=signature)
         else:  # x is a distributed batch (strategy.experimental_distribute_dataset): one value per replica
             self.critic_step = tf.function(self._distributed_critic_step)
             self.generator_encoder_step = tf.function(self._distributed_generator_encoder_step)
+            self.joint_step = tf.function(self._distributed_joint_step)
+        self.scheduled_ema_update = tf.function(self._scheduled_ema_update)
 
     def _optimizer(self, beta_1, beta_2):
         optimizer = keras.optimizers.Adam(self.config.lr, beta_1=beta_1, beta_2=beta_2)
@@ -71,15 +82,28 @@ class CBiGAN(keras.Model):
     def generator_encoder_variables(self):
         return self.generator.trainable_variables + self.encoder.trainable_variables
 
+    def update_kind(self, step):
+        """The schedule, step counting batches from 0: d_iter critic updates, then one G/E update; d_iter 0: both
+        on every batch ("joint"); skip_critic: G/E only."""
+        if self.skip_critic:
+            return "generator_encoder"
+        if self.d_iter == 0:
+            return "joint"
+        return "critic" if step % (self.d_iter + 1) < self.d_iter else "generator_encoder"
+
     def is_critic_step(self, step):
-        """The schedule: d_iter critic updates, then one G/E update; step counts batches from 0."""
-        return step % (self.d_iter + 1) < self.d_iter
+        return self.update_kind(step) == "critic"
 
     def train_batch(self, x):
-        """One update on the batch x of the kind the schedule gives for the current step; returns its losses."""
-        if self.is_critic_step(int(self.step.numpy())):
-            return "critic", self.critic_step(x)
-        return "generator_encoder", self.generator_encoder_step(x)
+        """One update on the batch x of the kind the schedule gives for the current step (then the scheduled
+        EMA update, if one falls on this batch); returns (kind, losses)."""
+        kind = self.update_kind(int(self.step.numpy()))
+        step_fn = {"critic": self.critic_step, "generator_encoder": self.generator_encoder_step,
+                   "joint": self.joint_step}[kind]
+        results = step_fn(x)
+        if self.ema_every and int(self.step.numpy()) % self.ema_every == 0:
+            self.scheduled_ema_update()
+        return kind, results
 
     # ---- losses on given inputs (pure functions of x, z, epsilon; used by the steps and by the tests) ----
 
@@ -140,7 +164,19 @@ class CBiGAN(keras.Model):
     def _generator_encoder_step(self, x):
         z = self.rng.normal([tf.shape(x)[0], self.latent_size])
         results = self._generator_encoder_update(x, z)
-        self._update_ema()
+        if not self.ema_every:
+            self._update_ema()
+        self.step.assign_add(1)
+        return results
+
+    def _joint_step(self, x):
+        batch = tf.shape(x)[0]
+        z_critic = self.rng.normal([batch, self.latent_size])
+        epsilon = self.rng.uniform([batch])
+        z = self.rng.normal([batch, self.latent_size])
+        results = self._joint_update(x, z_critic, epsilon, z)
+        if not self.ema_every:
+            self._update_ema()
         self.step.assign_add(1)
         return results
 
@@ -158,13 +194,27 @@ class CBiGAN(keras.Model):
 
     def _generator_encoder_update(self, x, z, replicas=1):
         """One G/E update on (x, z); replicas as in _critic_update. EMA and step are updated by the caller."""
+        results, gradients = self._generator_encoder_gradients(x, z, replicas)
+        self.ge_optimizer.apply_gradients(zip(gradients, self.generator_encoder_variables))
+        return results
+
+    def _generator_encoder_gradients(self, x, z, replicas):
         with tf.GradientTape() as tape:
             results = self._per_replica(self.generator_encoder_losses(x, z), replicas)
             loss = self._scale_loss(self.ge_optimizer, results["generator_encoder_total"])
-        variables = self.generator_encoder_variables
-        gradients = tape.gradient(loss, variables)
-        self.ge_optimizer.apply_gradients(zip(gradients, variables))
-        return results
+        return results, tape.gradient(loss, self.generator_encoder_variables)
+
+    def _joint_update(self, x, z_critic, epsilon, z, replicas=1):
+        """d_iter 0: the critic update (z_critic, epsilon) and the G/E update (z) on the same batch, both
+        gradients computed before either is applied. Returns the losses of both (real/fake scores of G/E's)."""
+        with tf.GradientTape() as tape:
+            critic_results = self._per_replica(self.critic_losses(x, z_critic, epsilon), replicas)
+            critic_loss = self._scale_loss(self.critic_optimizer, critic_results["critic_total"])
+        critic_gradients = tape.gradient(critic_loss, self.critic.trainable_variables)
+        results, ge_gradients = self._generator_encoder_gradients(x, z, replicas)
+        self.critic_optimizer.apply_gradients(zip(critic_gradients, self.critic.trainable_variables))
+        self.ge_optimizer.apply_gradients(zip(ge_gradients, self.generator_encoder_variables))
+        return {**critic_results, **results}
 
     @staticmethod
     def _per_replica(results, replicas):
@@ -219,7 +269,24 @@ class CBiGAN(keras.Model):
             return self._generator_encoder_update(x, z, replicas=self.strategy.num_replicas_in_sync)
 
         results = self._reduce(self.strategy.run(replica_update, args=(x, z)))
-        self._update_ema()  # cross-replica context: once per step, the same value on every replica
+        if not self.ema_every:
+            self._update_ema()  # cross-replica context: once per step, the same value on every replica
+        self.step.assign_add(1)
+        return results
+
+    def _distributed_joint_step(self, x):
+        batch = self._global_batch(x)
+        z_critic = self.rng.normal([batch, self.latent_size])
+        epsilon = self.rng.uniform([batch])
+        z = self.rng.normal([batch, self.latent_size])
+
+        def replica_update(x, z_critic, epsilon, z):
+            z_critic, epsilon, z = self._replica_slice(x, z_critic, epsilon, z)
+            return self._joint_update(x, z_critic, epsilon, z, replicas=self.strategy.num_replicas_in_sync)
+
+        results = self._reduce(self.strategy.run(replica_update, args=(x, z_critic, epsilon, z)))
+        if not self.ema_every:
+            self._update_ema()
         self.step.assign_add(1)
         return results
 
@@ -230,6 +297,15 @@ class CBiGAN(keras.Model):
         if self.config.ema_warmup:
             n = tf.cast(self.ema_updates, tf.float32)
             decay = tf.minimum(decay, (1.0 + n) / (10.0 + n))
+        self._assign_ema(decay)
+
+    def _scheduled_ema_update(self):
+        """The authors' schedule (ema_every N), called after every N-th batch: the first call copies the weights
+        (decay 0), later ones average with ema_decay, no warm-up."""
+        decay = tf.where(self.ema_updates > 0, tf.constant(self.config.ema_decay, tf.float32), 0.0)
+        self._assign_ema(decay)
+
+    def _assign_ema(self, decay):
         for source, average in self.ema_pairs:
             average.assign(decay * average + (1.0 - decay) * tf.cast(source, average.dtype))
         self.ema_updates.assign_add(1)

@@ -330,17 +330,78 @@ def test_no_retracing(stepped):
     assert stepped["tracing_counts"] == (1, 1)
 
 
-@pytest.mark.parametrize("d_iter, expected", [(5, "CCCCCGCCCCCG"), (2, "CCGCCGCCGCCG"), (1, "CGCGCGCGCGCG"),
-                                              (0, "GGGGGGGGGGGG")])
-def test_is_critic_step(d_iter, expected):
+@pytest.mark.parametrize("d_iter, skip_critic, expected", [
+    (5, False, "CCCCCGCCCCCG"), (2, False, "CCGCCGCCGCCG"), (1, False, "CGCGCGCGCGCG"),
+    (0, False, "JJJJJJJJJJJJ"), (5, True, "GGGGGGGGGGGG"), (0, True, "GGGGGGGGGGGG")])
+def test_update_schedule(d_iter, skip_critic, expected):
     model = eager_model()
-    original = model.d_iter
+    original = model.d_iter, model.skip_critic
     try:
-        model.d_iter = d_iter
-        kinds = "".join("C" if model.is_critic_step(s) else "G" for s in range(12))
+        model.d_iter, model.skip_critic = d_iter, skip_critic
+        letter = {"critic": "C", "generator_encoder": "G", "joint": "J"}
+        kinds = "".join(letter[model.update_kind(s)] for s in range(12))
     finally:
-        model.d_iter = original
+        model.d_iter, model.skip_critic = original
     assert kinds == expected
+
+
+def test_authors_ema_schedule_matches_the_formula():
+    """ema_every 10, no warm-up: the EMA is untouched for 9 batches, a copy of the weights after batch 10, then
+    decay * EMA + (1 - decay) * weights after batches 20, 30, ... and untouched in between (d_iter 5: G/E
+    updates on batches 6, 12, ..., 36)."""
+    decay = 0.9
+    model = CBiGAN(tiny_config(ema_every=10, ema_warmup=False, ema_decay=decay, d_iter=5, lr=1e-2, alpha=0.5),
+                   SIDE)
+    initial_ema = weights_of(model.ema_generator) + weights_of(model.ema_encoder)
+    live, ema = {}, {}
+    for batch in range(1, 40):
+        model.train_batch(DATA[(batch % 2) * BATCH:(batch % 2) * BATCH + BATCH])
+        live[batch] = weights_of(model.generator) + weights_of(model.encoder)
+        ema[batch] = weights_of(model.ema_generator) + weights_of(model.ema_encoder)
+    assert_same(ema[9], initial_ema)
+    assert_same(ema[10], live[10])
+    expected = [decay * (decay * w10 + (1 - decay) * w20) + (1 - decay) * w30
+                for w10, w20, w30 in zip(live[10], live[20], live[30])]
+    for got, want in zip(ema[39], expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert_same(ema[39], ema[30])
+    assert not np.allclose(live[39][0], live[30][0])  # the weights moved (G/E update at batch 36), the EMA not
+    assert int(model.ema_updates.numpy()) == 3
+
+
+def test_joint_step_takes_both_gradients_at_the_same_weights():
+    """d_iter 0 (the authors' meaning): one batch updates critic and G/E, the G/E gradient taken before the
+    critic moves; the same updates applied in that order by hand give the same weights."""
+    config = tiny_config(d_iter=0, lr=1e-2, alpha=0.5, seed=3)
+    joint, manual = CBiGAN(config, SIDE), CBiGAN(config, SIDE)
+    kind, results = joint.train_batch(X)
+    assert kind == "joint" and int(joint.step.numpy()) == 1
+    assert {"critic_total", "generator_encoder_total"} <= set(results)
+    z_critic = manual.rng.normal([BATCH, 8])
+    epsilon = manual.rng.uniform([BATCH])
+    z = manual.rng.normal([BATCH, 8])
+    _, ge_gradients = manual._generator_encoder_gradients(X, z, 1)
+    manual._critic_update(X, z_critic, epsilon)
+    manual.ge_optimizer.apply_gradients(zip(ge_gradients, manual.generator_encoder_variables))
+    for name in ("critic", "encoder", "generator"):
+        for got, want in zip(weights_of(getattr(joint, name)), weights_of(getattr(manual, name))):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # ...which is not what a critic update followed by a G/E update (the d_iter >= 1 order) gives
+    sequential = CBiGAN(config, SIDE)
+    z_critic, epsilon, z = (sequential.rng.normal([BATCH, 8]), sequential.rng.uniform([BATCH]),
+                            sequential.rng.normal([BATCH, 8]))
+    sequential._critic_update(X, z_critic, epsilon)
+    sequential._generator_encoder_update(X, z)
+    assert not np.allclose(weights_of(sequential.encoder)[0], weights_of(joint.encoder)[0], rtol=1e-6, atol=0)
+
+
+def test_skip_critic_leaves_the_critic_untouched():
+    model = CBiGAN(tiny_config(skip_critic=True, alpha=1.0, lr=1e-2), SIDE)
+    critic_before, encoder_before = weights_of(model.critic), weights_of(model.encoder)
+    kinds = [model.train_batch(X)[0] for _ in range(3)]
+    assert kinds == ["generator_encoder"] * 3
+    assert_same(weights_of(model.critic), critic_before)
+    assert not np.array_equal(weights_of(model.encoder)[0], encoder_before[0])
 
 
 def test_ema_without_warmup_uses_the_decay():

@@ -72,7 +72,9 @@ def worker_run_dir(run_dir, strategy):
 
 
 class TrainingJob:
-    def __init__(self, config, explicit_flags=(), log=print):
+    def __init__(self, config, explicit_flags=(), log=print, protocol_settings=None):
+        """protocol_settings: {field: value} that --protocol set (recorded in config.json; a resumed run keeps
+        the record of its first start)."""
         self.log = log
         # First: MultiWorkerMirroredStrategy must be created before TensorFlow runs anything.
         self.strategy = distributed.make_strategy(config.strategy)
@@ -96,8 +98,11 @@ class TrainingJob:
             raise ConfigError(f"--threshold_holdout={config.threshold_holdout} leaves no training images")
         self.run_dir = config.run_dir
         os.makedirs(self.run_dir, exist_ok=True)
-        config.save(self.run_dir, run_folder.provenance(self.spec, self.files, len(self.train_paths),
-                                                        len(self.holdout_paths)))
+        if self.resuming:
+            protocol_settings = TrainConfig.load(self.run_dir)[1].get("protocol_settings", {})
+        record = run_folder.provenance(self.spec, self.files, len(self.train_paths), len(self.holdout_paths))
+        record["protocol_settings"] = dict(protocol_settings or {})
+        config.save(self.run_dir, record)
         self.model = CBiGAN(config, self.spec.patch_size, strategy=self.strategy, precision=config.precision)
         if replicas > 1:
             log(f"--strategy={config.strategy}: {replicas} replicas of {config.batch_size // replicas} images")
@@ -142,7 +147,8 @@ class TrainingJob:
         batches = iter(dataset)
         train_log = TrainLog(os.path.join(self.run_dir, "train_log.csv"), start_step)
         if config.monitor_every:
-            self.monitor_log = MonitorLog(os.path.join(self.run_dir, "metrics.csv"), start_step)
+            self.monitor_log = MonitorLog(os.path.join(self.run_dir, "metrics.csv"), start_step,
+                                          selects=config.keep_best_on_test)
         writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
         progress = Progress(config.steps)
         interval = IntervalMeans()
@@ -282,7 +288,7 @@ class TrainingJob:
             return
         best_so_far = self.monitor_log.best(self.config.score_lambda)
         self.monitor_log.append(step, "ema", aurocs)
-        auroc = aurocs[self.config.score_lambda]
+        auroc = round(aurocs[self.config.score_lambda], 6)  # as metrics.csv holds it: a tie keeps the earlier
         if self.best_on_test is not None and (best_so_far is None or auroc > best_so_far):
             self.best_on_test.save(checkpoint_number=step)
 
@@ -313,5 +319,5 @@ class TrainingJob:
                  f"  next:        python evaluate.py --run {self.run_dir}")
 
 
-def train(config, explicit_flags=(), log=print):
-    return TrainingJob(config, explicit_flags, log).run()
+def train(config, explicit_flags=(), log=print, protocol_settings=None):
+    return TrainingJob(config, explicit_flags, log, protocol_settings).run()

@@ -1,6 +1,7 @@
 """metrics.csv of a run trained with --monitor_every: the test AUROC of the EMA weights every N batches.
 
-Monitoring only (it never selects a checkpoint unless --keep_best_on_test). Each monitoring step writes one row
+Monitoring only (it never selects a checkpoint unless --keep_best_on_test, as under --protocol=authors; the
+purpose column says which). Each monitoring step writes one row
 per lambda of MONITOR_LAMBDAS plus the run's score_lambda: the scores are computed once and the lambdas only mix
 L_R and L_fD (eq. 7), so the extra rows cost nothing and show how the choice of lambda plays out over training.
 On resume, rows after the restored step are dropped, as in train_log.csv.
@@ -12,6 +13,7 @@ from training.train_log import rewrite_csv, rows_up_to
 
 COLUMNS = ("step", "purpose", "weights", "lambda", "image_auroc")
 PURPOSE = "monitoring (test set, not for model selection)"
+SELECTING_PURPOSE = "test-set selection of checkpoints_best_on_test (optimistic)"  # --keep_best_on_test
 MONITOR_LAMBDAS = (0.0, 1.0)
 
 
@@ -34,22 +36,24 @@ def rows_at_lambda(rows, score_lambda):
 
 
 class MonitorLog:
-    def __init__(self, path, resume_step):
-        """Keeps the rows up to resume_step (all of them for a new run: resume_step 0 drops every row)."""
+    def __init__(self, path, resume_step, selects=False):
+        """Keeps the rows up to resume_step (all of them for a new run: resume_step 0 drops every row).
+        selects: the rows pick the best-on-test checkpoint (--keep_best_on_test); their purpose says so."""
         self.path = path
+        self.purpose = SELECTING_PURPOSE if selects else PURPOSE
         kept = rows_up_to(path, resume_step)
         if os.path.exists(path):
             rewrite_csv(path, COLUMNS, kept)
         self.rows = kept
 
     def best(self, score_lambda):
-        """Highest monitored AUROC at score_lambda so far (None before the first row)."""
+        """Highest monitored AUROC at score_lambda so far (None before the first row), as written (6 decimals)."""
         values = [auroc for _, auroc in rows_at_lambda(self.rows, score_lambda)]
         return max(values) if values else None
 
     def append(self, step, weights, aurocs):
         """aurocs: {lambda: image AUROC}, written in the given order."""
-        new = [{"step": step, "purpose": PURPOSE, "weights": weights, "lambda": lam, "image_auroc": f"{auroc:.6f}"}
+        new = [{"step": step, "purpose": self.purpose, "weights": weights, "lambda": lam, "image_auroc": f"{auroc:.6f}"}
                for lam, auroc in aurocs.items()]
         exists = os.path.exists(self.path)
         with open(self.path, "a", newline="") as handle:

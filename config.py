@@ -59,6 +59,8 @@ class TrainConfig:
     steps: int = 20000
     batch_size: int = 32
     alpha: float = 1e-4          # eq. 13; 0 gives EGBAD
+    alpha_start: Optional[float] = None  # if set: alpha for the first alpha_warmup_steps batches (e.g. 1: an
+    alpha_warmup_steps: int = 0          # autoencoder warm start), then `alpha`
     gp_weight: float = 10.0
     gp_pairing: str = "paper"    # interpolate (x, E(x)) with (G(z), z); "authors": (x, z) with (G(z), E(x))
     d_iter: int = 5              # critic updates per G/E update; 0: both updated on every batch (the authors' 0)
@@ -104,6 +106,13 @@ class TrainConfig:
         need(self.steps > 0, "steps", f"must be positive, got {self.steps}")
         need(self.batch_size > 0, "batch_size", f"must be positive, got {self.batch_size}")
         need(0.0 <= self.alpha <= 1.0, "alpha", f"must be in [0, 1], got {self.alpha}")
+        need(self.alpha_start is None or 0.0 <= self.alpha_start <= 1.0, "alpha_start",
+             f"must be in [0, 1], got {self.alpha_start}")
+        need(self.alpha_warmup_steps >= 0, "alpha_warmup_steps", f"must be >= 0, got {self.alpha_warmup_steps}")
+        need((self.alpha_start is None) == (self.alpha_warmup_steps == 0), "alpha_warmup_steps",
+             "--alpha_start and --alpha_warmup_steps go together (both set or neither)")
+        for name in ("ge_beta1", "ge_beta2", "d_beta1", "d_beta2"):
+            need(0.0 <= getattr(self, name) < 1.0, name, f"must be in [0, 1), got {getattr(self, name)}")
         need(self.gp_weight >= 0, "gp_weight", f"must be >= 0, got {self.gp_weight}")
         need(self.gp_pairing in GP_PAIRINGS, "gp_pairing", f"must be one of {GP_PAIRINGS}")
         need(self.d_iter >= 0, "d_iter", f"must be >= 0 (0: critic and G/E updated on every batch), got "
@@ -132,6 +141,12 @@ class TrainConfig:
         need(self.strategy in STRATEGIES, "strategy", f"must be one of {STRATEGIES}, got {self.strategy!r}")
         need(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
         return self
+
+    def alpha_at(self, step):
+        """The consistency weight of eq. 13 for the batch with 0-based index `step` (alpha_start first)."""
+        if self.alpha_start is not None and step < self.alpha_warmup_steps:
+            return float(self.alpha_start)
+        return float(self.alpha)
 
     def with_protocol(self, explicit_flags=()):
         """(config, applied): the protocol's settings (PROTOCOL_SETTINGS) applied to every field whose flag was

@@ -20,6 +20,9 @@ flags.DEFINE_integer("steps", DEFAULTS.steps, "Batches to consume in total (crit
                      "the authors used 1,200,000).")
 flags.DEFINE_integer("batch_size", DEFAULTS.batch_size, "Batch size.")
 flags.DEFINE_float("alpha", DEFAULTS.alpha, "Consistency weight of eq. 13; 0 trains the EGBAD baseline.")
+flags.DEFINE_float("alpha_start", None, "Consistency weight for the first --alpha_warmup_steps batches, then "
+                   "--alpha (e.g. 1: start as an autoencoder). Default: --alpha throughout, as the paper.")
+flags.DEFINE_integer("alpha_warmup_steps", DEFAULTS.alpha_warmup_steps, "Batches trained with --alpha_start.")
 flags.DEFINE_float("gp_weight", DEFAULTS.gp_weight, "Gradient-penalty weight.")
 flags.DEFINE_enum("gp_pairing", DEFAULTS.gp_pairing, ["paper", "authors"],
                   "Gradient-penalty interpolation: paper = (x, E(x)) vs (G(z), z); authors = (x, z) vs (G(z), E(x)).")
@@ -28,6 +31,10 @@ flags.DEFINE_integer("d_iter", DEFAULTS.d_iter, "Critic updates per generator/en
 flags.DEFINE_boolean("skip_critic", DEFAULTS.skip_critic, "Train the generator/encoder only (no critic update); "
                      "with --alpha=1 a plain autoencoder of the same networks (a diagnostic, not CBiGAN).")
 flags.DEFINE_float("lr", DEFAULTS.lr, "Adam learning rate (all networks).")
+flags.DEFINE_float("ge_beta1", DEFAULTS.ge_beta1, "Adam beta1 of the generator/encoder (the authors': 0).")
+flags.DEFINE_float("ge_beta2", DEFAULTS.ge_beta2, "Adam beta2 of the generator/encoder (the authors': 0.1).")
+flags.DEFINE_float("d_beta1", DEFAULTS.d_beta1, "Adam beta1 of the critic (the authors': 0).")
+flags.DEFINE_float("d_beta2", DEFAULTS.d_beta2, "Adam beta2 of the critic (the authors': 0.9).")
 flags.DEFINE_float("ema_decay", DEFAULTS.ema_decay, "Decay of the EMA copies of E and G used for evaluation.")
 flags.DEFINE_boolean("ema_warmup", DEFAULTS.ema_warmup, "EMA decay min(decay, (1+n)/(10+n)) so early "
                      "averages do not carry the random initialisation.")

@@ -38,7 +38,7 @@ class CBiGAN(keras.Model):
         self.config = config
         self.image_size = image_size
         self.latent_size = config.latent_size
-        self.alpha = float(config.alpha)
+        self.alpha = tf.Variable(config.alpha_at(0), dtype=tf.float32, trainable=False, name="alpha")  # eq. 13
         self.gp_weight = float(config.gp_weight)
         self.d_iter = int(config.d_iter)
         self.skip_critic = bool(config.skip_critic)
@@ -97,7 +97,10 @@ class CBiGAN(keras.Model):
     def train_batch(self, x):
         """One update on the batch x of the kind the schedule gives for the current step (then the scheduled
         EMA update, if one falls on this batch); returns (kind, losses)."""
-        kind = self.update_kind(int(self.step.numpy()))
+        step = int(self.step.numpy())
+        kind = self.update_kind(step)
+        if self.config.alpha_start is not None:  # a function of the step, so not checkpointed
+            self.alpha.assign(self.config.alpha_at(step))
         step_fn = {"critic": self.critic_step, "generator_encoder": self.generator_encoder_step,
                    "joint": self.joint_step}[kind]
         results = step_fn(x)

@@ -506,3 +506,28 @@ def test_checkpoint_restores_the_whole_training_state(runs, tmp_path):
     assert kind_s == kind_r
     assert {k: float(v) for k, v in results_s.items()} == {k: float(v) for k, v in results_r.items()}
     np.testing.assert_array_equal(restored.rng.normal([5]).numpy(), source.rng.normal([5]).numpy())
+
+
+def test_alpha_warm_start_then_the_configured_alpha():
+    """--alpha_start 1 for the first 2 batches, then alpha 0.25: the G/E total of eq. 13 uses the alpha of its
+    batch (d_iter 1: G/E updates on batches 1 and 3, 0-based)."""
+    model = CBiGAN(tiny_config(alpha=0.25, alpha_start=1.0, alpha_warmup_steps=2, d_iter=1, lr=1e-3), SIDE)
+    totals = {}
+    for step in range(4):
+        kind, results = model.train_batch(X)
+        if kind == "generator_encoder":
+            totals[step] = {k: float(v) for k, v in results.items()}
+    assert sorted(totals) == [1, 3]
+    early, late = totals[1], totals[3]
+    assert early["generator_encoder_total"] == pytest.approx(early["consistency_loss"], rel=1e-6)
+    assert late["generator_encoder_total"] == pytest.approx(
+        0.75 * late["adversarial_loss"] + 0.25 * late["consistency_loss"], rel=1e-5)
+    assert float(model.alpha.numpy()) == 0.25
+
+
+def test_alpha_schedule_flags_go_together():
+    from errors import ConfigError
+    with pytest.raises(ConfigError, match="--alpha_warmup_steps"):
+        tiny_config(alpha_start=1.0)
+    with pytest.raises(ConfigError, match="--alpha_start"):
+        tiny_config(alpha_start=1.5, alpha_warmup_steps=10)

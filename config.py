@@ -77,6 +77,7 @@ class TrainConfig:
     channels: int = 3
     latent_size: int = 64
     normalization: str = "none"
+    encoder_normalization: Optional[str] = None  # None: `normalization`; else E's own (keeps E(x) spread)
     activation: str = "lrelu"
     upsampling: str = "bilinear"
     use_bias: bool = False
@@ -127,6 +128,8 @@ class TrainConfig:
         need(self.channels > 0, "channels", f"must be positive, got {self.channels}")
         need(self.latent_size > 0, "latent_size", f"must be positive, got {self.latent_size}")
         need(self.normalization in NORMALIZATIONS, "normalization", f"must be one of {NORMALIZATIONS}")
+        need(self.encoder_normalization in (None,) + tuple(NORMALIZATIONS), "encoder_normalization",
+             f"must be one of {NORMALIZATIONS}")
         need(self.activation in ACTIVATIONS, "activation", f"must be one of {ACTIVATIONS}")
         need(self.upsampling in UPSAMPLINGS, "upsampling", f"must be one of {UPSAMPLINGS}")
         need(0.0 <= self.score_lambda <= 1.0, "score_lambda", "must be in [0, 1]")

@@ -49,6 +49,9 @@ flags.DEFINE_enum("protocol", DEFAULTS.protocol, ["fair", "authors"],
 flags.DEFINE_integer("channels", DEFAULTS.channels, "Channel multiplier c of the networks.")
 flags.DEFINE_integer("latent_size", DEFAULTS.latent_size, "Latent size.")
 flags.DEFINE_enum("normalization", DEFAULTS.normalization, ["none", "batch", "layer", "instance"], "Normalization.")
+flags.DEFINE_enum("encoder_normalization", None, ["none", "batch", "layer", "instance"], "Normalization of "
+                  "the encoder only (default: --normalization); e.g. instance keeps the between-image spread of E(x) "
+                  "that the un-normalised encoder loses at initialisation (docs/RESULTS.md).")
 flags.DEFINE_enum("activation", DEFAULTS.activation, ["lrelu", "relu"], "Activation.")
 flags.DEFINE_enum("upsampling", DEFAULTS.upsampling, ["bilinear", "transpose"], "Generator upsampling.")
 flags.DEFINE_boolean("use_bias", DEFAULTS.use_bias, "Bias in the layers the authors' code left without.")

@@ -23,7 +23,8 @@ def build_networks(config, image_size):
     """(E, G, D) for a model input side of image_size, from a TrainConfig."""
     arch = dict(image_size=image_size, channels=config.channels, latent_size=config.latent_size,
                 normalization=config.normalization, activation=config.activation, use_bias=config.use_bias)
-    return (Encoder(name="encoder", **arch),
+    encoder_normalization = config.encoder_normalization or config.normalization
+    return (Encoder(name="encoder", **{**arch, "normalization": encoder_normalization}),
             Generator(name="generator", upsampling=config.upsampling, **arch),
             Critic(name="critic", **arch))
 

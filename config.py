@@ -66,6 +66,7 @@ class TrainConfig:
     d_iter: int = 5              # critic updates per G/E update; 0: both updated on every batch (the authors' 0)
     skip_critic: bool = False    # train G/E only (with alpha 1: a plain autoencoder of the same networks)
     lr: float = 1e-4
+    critic_lr: Optional[float] = None  # None: lr
     ge_beta1: float = 0.0
     ge_beta2: float = 0.1
     d_beta1: float = 0.0
@@ -124,6 +125,7 @@ class TrainConfig:
             need(self.keep_best_on_test and self.monitor_every > 0, "protocol",
                  "authors selects the best-on-test checkpoint: it needs --monitor_every > 0 and --keep_best_on_test")
         need(self.lr > 0, "lr", f"must be positive, got {self.lr}")
+        need(self.critic_lr is None or self.critic_lr > 0, "critic_lr", f"must be positive, got {self.critic_lr}")
         need(0.0 <= self.ema_decay < 1.0, "ema_decay", f"must be in [0, 1), got {self.ema_decay}")
         need(self.channels > 0, "channels", f"must be positive, got {self.channels}")
         need(self.latent_size > 0, "latent_size", f"must be positive, got {self.latent_size}")

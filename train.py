@@ -30,7 +30,8 @@ flags.DEFINE_integer("d_iter", DEFAULTS.d_iter, "Critic updates per generator/en
                      "generator/encoder updated together on every batch (as the authors' --d-iter 0).")
 flags.DEFINE_boolean("skip_critic", DEFAULTS.skip_critic, "Train the generator/encoder only (no critic update); "
                      "with --alpha=1 a plain autoencoder of the same networks (a diagnostic, not CBiGAN).")
-flags.DEFINE_float("lr", DEFAULTS.lr, "Adam learning rate (all networks).")
+flags.DEFINE_float("lr", DEFAULTS.lr, "Adam learning rate (of every network unless --critic_lr is given).")
+flags.DEFINE_float("critic_lr", None, "Adam learning rate of the critic (default: --lr).")
 flags.DEFINE_float("ge_beta1", DEFAULTS.ge_beta1, "Adam beta1 of the generator/encoder (the authors': 0).")
 flags.DEFINE_float("ge_beta2", DEFAULTS.ge_beta2, "Adam beta2 of the generator/encoder (the authors': 0.1).")
 flags.DEFINE_float("d_beta1", DEFAULTS.d_beta1, "Adam beta1 of the critic (the authors': 0).")

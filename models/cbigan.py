@@ -51,8 +51,8 @@ class CBiGAN(keras.Model):
             self.ema_encoder, self.ema_generator, _ = build_networks(config, image_size)
             for source, copy in ((self.encoder, self.ema_encoder), (self.generator, self.ema_generator)):
                 copy.set_weights(source.get_weights())
-            self.critic_optimizer = self._optimizer(config.d_beta1, config.d_beta2)
-            self.ge_optimizer = self._optimizer(config.ge_beta1, config.ge_beta2)
+            self.critic_optimizer = self._optimizer(config.critic_lr or config.lr, config.d_beta1, config.d_beta2)
+            self.ge_optimizer = self._optimizer(config.lr, config.ge_beta1, config.ge_beta2)
             self.critic_optimizer.build(self.critic.trainable_variables)
             self.ge_optimizer.build(self.generator_encoder_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")  # batches consumed
@@ -73,8 +73,8 @@ class CBiGAN(keras.Model):
             self.joint_step = tf.function(self._distributed_joint_step)
         self.scheduled_ema_update = tf.function(self._scheduled_ema_update)
 
-    def _optimizer(self, beta_1, beta_2):
-        optimizer = keras.optimizers.Adam(self.config.lr, beta_1=beta_1, beta_2=beta_2)
+    def _optimizer(self, learning_rate, beta_1, beta_2):
+        optimizer = keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2)
         if self.config.precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         return optimizer

@@ -531,3 +531,11 @@ def test_alpha_schedule_flags_go_together():
         tiny_config(alpha_start=1.0)
     with pytest.raises(ConfigError, match="--alpha_start"):
         tiny_config(alpha_start=1.5, alpha_warmup_steps=10)
+
+
+def test_critic_lr_and_betas_reach_the_optimizers():
+    model = CBiGAN(tiny_config(lr=2e-4, critic_lr=5e-5, ge_beta1=0.5, ge_beta2=0.999), SIDE)
+    assert float(model.ge_optimizer.learning_rate.numpy()) == pytest.approx(2e-4)
+    assert float(model.critic_optimizer.learning_rate.numpy()) == pytest.approx(5e-5)
+    assert (model.ge_optimizer.beta_1, model.ge_optimizer.beta_2) == (0.5, 0.999)
+    assert (model.critic_optimizer.beta_1, model.critic_optimizer.beta_2) == (0.0, 0.9)

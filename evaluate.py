@@ -27,6 +27,9 @@ flags.DEFINE_string("output", None, "One run: its eval folder (default <run>/eva
 flags.DEFINE_float("smoothing_sigma", 4.0, "Gaussian sigma of the anomaly maps for the pixel metrics, in pixels "
                    "at 256 px scale (scaled to the map size: 2 px at 128, 8 px at 512); 0: no smoothing.")
 flags.DEFINE_integer("pixel_size", 0, "Side of maps and masks for the pixel metrics (0: the run's image size).")
+flags.DEFINE_string("image_score", "paper", "Image score: paper (eq. 7, the L1 sums; default), map_max (max of the "
+                    "smoothed anomaly map) or map_topk (mean of its top --topk_percent %). See docs/EVALUATION.md.")
+flags.DEFINE_string("topk_percent", "1", "map_topk: percent of the map's pixels averaged (in (0, 100]).")
 flags.DEFINE_boolean("force", False, "Folder of runs: re-evaluate runs already evaluated with the same settings.")
 
 
@@ -45,10 +48,12 @@ def main(argv):
         raise ConfigError(f"--run={FLAGS.run} is not a folder")
     from evaluation.collect import evaluate_folder, is_folder_of_runs
     from evaluation.evaluate_run import EvalSettings, evaluate_run, format_summary, parse_lambdas
+    from evaluation.image_scores import parse_topk_percent
     settings = EvalSettings(weights=FLAGS.weights, checkpoint=FLAGS.checkpoint, data_dir=FLAGS.data_dir,
                             lambdas=parse_lambdas(FLAGS.lambdas), feature_layer=FLAGS.feature_layer,
                             batch_size=FLAGS.batch_size, smoothing_sigma=FLAGS.smoothing_sigma,
-                            pixel_size=FLAGS.pixel_size).validate()
+                            pixel_size=FLAGS.pixel_size, image_score=FLAGS.image_score,
+                            topk_percent=parse_topk_percent(FLAGS.topk_percent)).validate()
     if os.path.isfile(os.path.join(FLAGS.run, "config.json")):
         settings.output = FLAGS.output
         print(format_summary(evaluate_run(FLAGS.run, settings)))

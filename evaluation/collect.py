@@ -16,8 +16,11 @@ types (texture/object) come from each run's config, so custom categories keep th
 
 Method labels (table rows): "CBiGAN alpha=<alpha>" for alpha > 0, "EGBAD (alpha=0)" for alpha 0. When two runs
 of the same category get the same label, each of them gets its run folder name appended in brackets,
-e.g. "CBiGAN alpha=0.0001 [bottle-alpha0.0001-20250101-120000]". results.md ends with a list of the runs behind
-each row (folder, step, weights, checkpoint, feature layer, lambda).
+e.g. "CBiGAN alpha=0.0001 [bottle-alpha0.0001-20250101-120000]". With a map image score (--image_score=map_max
+or map_topk, evaluation/image_scores.py) every one of our rows, the mean-image baseline included, names it:
+"CBiGAN alpha=0.0001, map max", "mean-image baseline, map top-1% mean"; rows without it use the paper's score
+(eq. 7), as the paper's own rows. results.md ends with a list of the runs behind each row (folder, step,
+weights, checkpoint, feature layer, lambda, image score).
 """
 import dataclasses
 import os
@@ -25,6 +28,7 @@ from pathlib import Path
 
 from config import CONFIG_FILE
 from errors import ConfigError
+from evaluation import image_scores as IS
 from evaluation import tables
 from evaluation.curves import training_curves_plot
 from evaluation.evaluate_run import EvalSettings, NoCheckpoint, evaluate_run, format_summary, load_evaluation
@@ -65,9 +69,17 @@ def method_label(alpha):
     return "EGBAD (alpha=0)" if alpha == 0.0 else f"CBiGAN alpha={alpha:g}"
 
 
-def method_labels(runs):
-    """runs: (run_dir, category, alpha) triples -> labels; duplicates within a category get the folder name."""
-    labels = [method_label(alpha) for _, _, alpha in runs]
+def score_suffix(image_score, topk_percent=None):
+    """'' for the paper's image score, else ', <the aggregation>' (e.g. ', map max') for table row labels."""
+    if not IS.is_map_score(image_score):
+        return ""
+    return ", " + IS.describe(image_score, IS.DEFAULT_TOPK_PERCENT if topk_percent is None else topk_percent)
+
+
+def method_labels(runs, suffix=""):
+    """runs: (run_dir, category, alpha) triples -> labels; duplicates within a category get the folder name.
+    suffix (score_suffix) names a map image score."""
+    labels = [method_label(alpha) + suffix for _, _, alpha in runs]
     keys = [(category, label) for (_, category, _), label in zip(runs, labels)]
     return [f"{label} [{os.path.basename(os.path.normpath(run_dir))}]" if keys.count(key) > 1 else label
             for (run_dir, _, _), label, key in zip(runs, labels, keys)]
@@ -104,7 +116,8 @@ def evaluate_folder(folder, settings=None, force=False, results_dir=None, log=pr
     if not evaluated:
         raise ConfigError(f"no run in {folder} could be evaluated ({len(skipped)} skipped: see the warnings)")
 
-    methods = method_labels([(s.run_dir, s.category, s.alpha) for s in evaluated])
+    suffix = score_suffix(settings.image_score, settings.topk_percent)
+    methods = method_labels([(s.run_dir, s.category, s.alpha) for s in evaluated], suffix)
     results = {metric: [] for metric, _ in TABLE_METRICS}
     category_types = {}
     for summary, method in zip(evaluated, methods):
@@ -113,7 +126,7 @@ def evaluate_folder(folder, settings=None, force=False, results_dir=None, log=pr
         for metric, column in TABLE_METRICS:
             if row is not None and row.get(column) is not None:
                 results[metric].append({"method": method, "category": summary.category, "value": row[column]})
-    results["auroc"].extend(_baseline_rows(evaluated))
+    results["auroc"].extend(_baseline_rows(evaluated, suffix))
     out_dir = results_dir or folder
     csv_path, md_path = tables.write_results(results, out_dir, category_types)
     with open(md_path, "a") as handle:
@@ -130,26 +143,32 @@ def evaluate_folder(folder, settings=None, force=False, results_dir=None, log=pr
     return CollectSummary(str(folder), str(csv_path), str(md_path), evaluated, methods, skipped, curves_png)
 
 
-def _baseline_rows(evaluated):
-    """The mean-image baseline (diagnostics.json, no model) of each category, one auroc entry per category."""
+def _baseline_rows(evaluated, suffix=""):
+    """The mean-image baseline (diagnostics.json, no model; scored with the runs' image score) of each category,
+    one auroc entry per category."""
     rows = {}
     for summary in evaluated:
         value = (summary.diagnostics or {}).get("template_auroc")
         if value is not None and summary.category not in rows:
-            rows[summary.category] = {"method": BASELINE_METHOD, "category": summary.category, "value": value}
+            rows[summary.category] = {"method": BASELINE_METHOD + suffix, "category": summary.category,
+                                      "value": value}
     return list(rows.values())
 
 
 def _runs_section(evaluated, methods):
     lines = ["", "## Runs", "", "| method | category | run folder | step | weights | checkpoint | feature layer | "
-             "lambda | reconstruction specificity |", "|---|---|---|---|---|---|---|---|---|"]
+             "lambda | image score | reconstruction specificity |", "|---|---|---|---|---|---|---|---|---|---|"]
     for summary, method in zip(evaluated, methods):
         specificity = ((summary.diagnostics or {}).get("reconstruction_specificity") or {}).get("ratio")
         lines.append(f"| {method} | {summary.category} | {summary.run_dir} | {summary.step} | {summary.weights} | "
-                     f"{summary.checkpoint} | {summary.feature_layer} | {summary.default_lambda:g} | "
-                     f"{'-' if specificity is None else f'{specificity:.3f}'} |")
-    lines += ["", f"{BASELINE_METHOD}: L1 distance to the mean training image, no model (evaluate.py diagnostics). "
-              "Reconstruction specificity: own / other images' reconstruction error on good test images (0 = "
-              "exact, 1 = the same reconstruction for every input)."]
+                     f"{summary.checkpoint} | {summary.feature_layer} | "
+                     f"{'-' if IS.is_map_score(summary.image_score) else f'{summary.default_lambda:g}'} | "
+                     f"{summary.image_score_text()} | {'-' if specificity is None else f'{specificity:.3f}'} |")
+    lines += ["", f"{BASELINE_METHOD}: L1 distance to the mean training image, no model (evaluate.py diagnostics), "
+              "scored with the same image score as the runs. Image score: paper (eq. 7) = the L1 sums of eq. 7-9 "
+              "at the run's lambda (the paper's rows use it too); map max / map top-k% mean = the maximum / the "
+              "mean of the top k % of the smoothed anomaly map (lambda does not enter it). Reconstruction "
+              "specificity: own / other images' reconstruction error on good test images (0 = exact, 1 = the same "
+              "reconstruction for every input)."]
     return "\n".join(lines) + "\n"
 

@@ -8,10 +8,13 @@ template_auroc:
   the image AUROC of a model-free baseline: the L1 distance of each model input (object image or texture patch)
   to the mean training image at the same position, max over the patches of an image (as the model's score).
   A trained model should beat it; a model that does not has learned nothing beyond the mean image.
+  With a map image score (evaluation/image_scores.py: map_max, map_topk) the baseline uses the same aggregation:
+  its map is the per-pixel L1 distance to the mean image (summed over channels, patches stitched), smoothed and
+  aggregated exactly as the model's anomaly map, so the comparison stays fair.
 """
 import numpy as np
 
-from data.patches import to_patches_numpy
+from data.patches import stitch_patches, to_patches_numpy
 from evaluation.metrics import image_auroc
 
 MAX_SPECIFICITY_IMAGES = 64
@@ -52,6 +55,14 @@ class MeanTemplate:
         patch at the same position."""
         diff = np.abs(np.asarray(patch_grids, np.float32) - self.patches())
         return diff.reshape(diff.shape[0], diff.shape[1], -1).sum(axis=2, dtype=np.float64).max(axis=1)
+
+    def distance_maps(self, patch_grids, image_size):
+        """Per image of (N, P, p, p, C) in [-1, 1]: the map (N, S, S) of per-pixel L1 distances to the mean image
+        (summed over channels; patches stitched), the counterpart of the model's anomaly map."""
+        diff = np.abs(np.asarray(patch_grids, np.float32) - self.patches()).sum(axis=-1)   # (N, P, p, p)
+        if diff.shape[1] == 1:
+            return diff[:, 0]
+        return stitch_patches(diff[..., None], image_size)[..., 0]
 
 
 def template_auroc(labels, distances):

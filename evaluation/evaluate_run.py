@@ -35,6 +35,7 @@ from data.images import to_model_range_numpy
 from data.streams import iter_test_chunks, load_train_images
 from errors import ConfigError, DatasetError
 from evaluation import diagnostics as D
+from evaluation import image_scores as IS
 from evaluation import metrics as M
 from evaluation import plots, reports
 from evaluation.scoring import DEFAULT_LAMBDAS
@@ -52,8 +53,8 @@ OUTPUT_FILES = (SCORES_FILE, METRICS_FILE, PER_DEFECT_FILE, ROC_FILE, HISTOGRAM_
 
 WEIGHTS = ("ema", "last")
 CHECKPOINTS = ("latest", "best_on_test")
-DEFAULT_SMOOTHING_SIGMA = 4.0
-SMOOTHING_REFERENCE_SIZE = 256
+DEFAULT_SMOOTHING_SIGMA = IS.DEFAULT_SMOOTHING_SIGMA
+SMOOTHING_REFERENCE_SIZE = IS.SMOOTHING_REFERENCE_SIZE
 PIXEL_MEMORY_BUDGET = 1 << 30          # bytes of float32 anomaly maps kept for the pixel metrics
 EXAMPLES_GOOD = 3
 EXAMPLES_ANOMALOUS = 5
@@ -75,6 +76,8 @@ class EvalSettings:
     output: Optional[str] = None         # None: default_output_dir(...)
     smoothing_sigma: float = DEFAULT_SMOOTHING_SIGMA  # Gaussian sigma of the pixel maps, in px at 256 px scale
     pixel_size: int = 0                  # side of the maps/masks for pixel metrics; 0: the run's image size
+    image_score: str = IS.DEFAULT_IMAGE_SCORE  # "paper" (eq. 7), "map_max", "map_topk" (evaluation/image_scores.py)
+    topk_percent: float = IS.DEFAULT_TOPK_PERCENT  # map_topk: the mean of the top k % of the smoothed map
 
     def validate(self):
         from models.critic import FEATURE_LAYERS
@@ -88,6 +91,7 @@ class EvalSettings:
             raise ConfigError(f"--batch_size must be >= 1, got {self.batch_size}")
         if not (self.smoothing_sigma >= 0 and math.isfinite(self.smoothing_sigma)):
             raise ConfigError(f"--smoothing_sigma must be >= 0, got {self.smoothing_sigma}")
+        IS.validate(self.image_score, self.topk_percent)
         if int(self.pixel_size) < 0:
             raise ConfigError(f"--pixel_size must be >= 0 (0: the run's image size), got {self.pixel_size}")
         if not self.lambdas:
@@ -116,10 +120,19 @@ class EvalSummary:
     has_masks: bool
     reused: bool = False
     diagnostics: Optional[dict] = None  # diagnostics.json (evaluation/diagnostics.py)
+    image_score: str = IS.DEFAULT_IMAGE_SCORE
+    topk_percent: Optional[float] = None  # map_topk only
 
     def at_default(self):
-        """The metrics row at the run's default lambda (config.score_lambda, 0.1 as in the paper)."""
+        """The metrics row at the run's default lambda (config.score_lambda, 0.1 as in the paper); a map image
+        score has one row, whatever lambda (lambda does not enter it)."""
+        if IS.is_map_score(self.image_score):
+            return self.metrics[0] if self.metrics else None
         return reports.metrics_at(self.metrics, self.default_lambda)
+
+    def image_score_text(self):
+        """The image score in words, e.g. 'paper (eq. 7)' or 'map top-1% mean'."""
+        return IS.describe(self.image_score, self.topk_percent)
 
 
 # ---------------------------------------------------------------------------------------------- settings
@@ -153,8 +166,9 @@ def resolve_lambdas(lambdas, default_lambda):
 
 
 def default_output_dir(run_dir, settings, config):
-    """<run>/eval for EMA weights of the latest checkpoint with the run's feature layer; other settings get a
-    suffix so that their evaluations coexist: eval_last, eval_best_on_test, eval_joint, eval_last_joint, ..."""
+    """<run>/eval for EMA weights of the latest checkpoint with the run's feature layer and the paper's image score;
+    other settings get a suffix so that their evaluations coexist: eval_last, eval_best_on_test, eval_joint,
+    eval_last_joint, eval_map_max, eval_last_map_topk, eval_map_topk5 (top 5 %), ..."""
     name = "eval"
     if settings.weights != "ema":
         name += f"_{settings.weights}"
@@ -163,6 +177,8 @@ def default_output_dir(run_dir, settings, config):
     layer = settings.feature_layer or config.feature_layer
     if layer != config.feature_layer:
         name += f"_{layer}"
+    if settings.image_score != IS.DEFAULT_IMAGE_SCORE:
+        name += f"_{IS.name(settings.image_score, settings.topk_percent)}"
     return os.path.join(run_dir, name)
 
 
@@ -206,7 +222,9 @@ def settings_record(settings, config, checkpoint_path, lambdas):
             "feature_layer": settings.feature_layer or config.feature_layer,
             "lambdas": [float(lam) for lam in lambdas],
             "smoothing_sigma": float(settings.smoothing_sigma), "pixel_size": int(settings.pixel_size),
-            "data_dir_override": os.path.abspath(settings.data_dir) if settings.data_dir else None}
+            "data_dir_override": os.path.abspath(settings.data_dir) if settings.data_dir else None,
+            "image_score": settings.image_score,
+            "topk_percent": IS.effective_topk(settings.image_score, settings.topk_percent)}
 
 
 def pixel_metric_size(n_images, image_size, requested=0, budget=PIXEL_MEMORY_BUDGET):
@@ -227,7 +245,7 @@ def pixel_metric_size(n_images, image_size, requested=0, budget=PIXEL_MEMORY_BUD
 
 def image_metrics(labels, defect_types, scores, lambdas):
     """Per lambda: ({lambda: (auroc, balanced accuracy, threshold)}, per-defect rows). MetricUndefined if the
-    test set has one class only."""
+    test set has one class only. A map image score is keyed by lambda None (lambda does not enter it)."""
     by_lambda, per_defect = {}, []
     for lam in lambdas:
         values = scores[lam]
@@ -239,7 +257,8 @@ def image_metrics(labels, defect_types, scores, lambdas):
             if label:
                 counts[defect] = counts.get(defect, 0) + 1
         for defect, value in M.per_defect_auroc(labels, defect_types, values).items():
-            per_defect.append({"lambda": float(lam), "defect_type": defect, "n": counts[defect], "auroc": value})
+            per_defect.append({"lambda": None if lam is None else float(lam), "defect_type": defect,
+                               "n": counts[defect], "auroc": value})
     return by_lambda, per_defect
 
 
@@ -262,8 +281,10 @@ def _example_indices(items):
 # ---------------------------------------------------------------------------------------------- the job
 
 
-def evaluate_run(run_dir, settings=None, log=print):
-    """Evaluate one run folder and write its eval folder; returns an EvalSummary (see the module docstring)."""
+def evaluate_run(run_dir, settings=None, log=print, restored=None):
+    """Evaluate one run folder and write its eval folder; returns an EvalSummary (see the module docstring).
+    restored: this run's training.restore.restore_run of the requested checkpoint, to reuse across evaluations
+    (bench/image_scores.py); None restores it."""
     from evaluation.scoring import Scorer
     from data.categories import spec_for
     from training.restore import restore_run
@@ -284,8 +305,14 @@ def evaluate_run(run_dir, settings=None, log=print):
     default_lambda = float(config.score_lambda)
     lambdas = resolve_lambdas(settings.lambdas, default_lambda)
     eval_dir = settings.output or default_output_dir(run_dir, settings, config)
+    image_score, topk = settings.image_score, IS.effective_topk(settings.image_score, settings.topk_percent)
+    map_score = IS.is_map_score(image_score)
 
-    restored = restore_run(run_dir, settings.checkpoint)
+    if restored is None:
+        restored = restore_run(run_dir, settings.checkpoint)
+    elif restored.checkpoint_path != checkpoint_path:
+        raise ValueError(f"restored holds {restored.checkpoint_path}, not the {settings.checkpoint} checkpoint "
+                         f"{checkpoint_path} of {run_dir}")
     os.makedirs(eval_dir, exist_ok=True)
     for name in OUTPUT_FILES:  # no stale files of an earlier evaluation next to the new ones
         if os.path.exists(os.path.join(eval_dir, name)):
@@ -297,7 +324,7 @@ def evaluate_run(run_dir, settings=None, log=print):
     size = spec.image_size
     log(f"evaluating {run_dir}: {config.category} ({spec.type}, {n_images} test images, "
         f"{sum(i.label for i in items)} anomalous), {settings.weights} weights of step {step}, "
-        f"feature layer {feature_layer}")
+        f"feature layer {feature_layer}, image score {IS.describe(image_score, topk)}")
 
     pixel = files.has_masks
     if pixel:
@@ -307,11 +334,11 @@ def evaluate_run(run_dir, settings=None, log=print):
                 f"exceed {PIXEL_MEMORY_BUDGET >> 20} MB)")
         maps = np.empty((n_images, pixel_size, pixel_size), np.float32)
         masks = np.empty((n_images, pixel_size, pixel_size), bool)
-    sigma = float(settings.smoothing_sigma) * size / SMOOTHING_REFERENCE_SIZE
+    sigma = IS.sigma_pixels(settings.smoothing_sigma, size)
 
     template = _mean_training_image(spec, files)
     chunk_size = max(1, min(32, PATCHES_PER_CHUNK // spec.patches_per_image))
-    rec, feat, labels, defects, paths, template_distances = [], [], [], [], [], []
+    rec, feat, labels, defects, paths, template_distances, map_values = [], [], [], [], [], [], []
     good_inputs, good_reconstructions = [], []
     scores = {lam: [] for lam in lambdas}
     done = 0
@@ -320,8 +347,10 @@ def evaluate_run(run_dir, settings=None, log=print):
         out = scorer.score_images(chunk["image"], size, lambdas=lambdas, batch_size=int(settings.batch_size),
                                   keep_reconstructions=keep)
         k = len(chunk["label"])
-        if template is not None:
-            template_distances.append(template.distances(chunk["image"]))
+        if template is not None:  # the mean-image baseline, aggregated as the model's score
+            template_distances.append(
+                IS.map_scores(template.distance_maps(chunk["image"], size), image_score, topk, sigma) if map_score
+                else template.distances(chunk["image"]))
         if keep:
             for i in np.flatnonzero(chunk["label"] == 0)[:D.MAX_SPECIFICITY_IMAGES - len(good_inputs)]:
                 good_inputs.append(to_model_range_numpy(chunk["image_uint8"][i]))
@@ -333,8 +362,11 @@ def evaluate_run(run_dir, settings=None, log=print):
         labels.append(chunk["label"])
         defects.extend(str(d) for d in chunk["defect_type"])
         paths.extend(str(p) for p in chunk["path"])
-        if pixel:
+        if pixel or map_score:
             smoothed = M.smooth_maps(out["anomaly_map"].astype(np.float32), sigma)
+        if map_score:  # the image score from the smoothed map at the image size (before any pixel_size reduction)
+            map_values.append(IS.aggregate(smoothed, image_score, topk))
+        if pixel:
             chunk_masks = chunk["mask"]
             if pixel_size != size:
                 smoothed = M.resize_maps(smoothed, pixel_size)
@@ -350,11 +382,17 @@ def evaluate_run(run_dir, settings=None, log=print):
     scores = {lam: np.concatenate(v).astype(np.float64) for lam, v in scores.items()}
     labels = np.concatenate(labels).astype(int)
     defects = np.asarray(defects, dtype=object)
+    # The image score the metrics are about: eq. 7 at each lambda, or the map aggregation (one, keyed None).
+    chosen = {None: np.concatenate(map_values)} if map_score else scores
+    keys = (None,) if map_score else lambdas
+    default_key = None if map_score else default_lambda
 
     scores_path = reports.write_scores(os.path.join(eval_dir, SCORES_FILE), paths, defects, labels,
-                                       reconstruction_error, feature_error, scores)
+                                       reconstruction_error, feature_error, scores,
+                                       extra={reports.map_score_column(image_score, topk): chosen[None]}
+                                       if map_score else None)
     try:
-        by_lambda, per_defect = image_metrics(labels, defects, scores, lambdas)
+        by_lambda, per_defect = image_metrics(labels, defects, chosen, keys)
     except M.MetricUndefined as err:
         raise M.MetricUndefined(f"run {run_dir} ({config.category}): {err}; the per-image scores are in "
                                 f"{scores_path}") from None
@@ -368,13 +406,14 @@ def evaluate_run(run_dir, settings=None, log=print):
             log(f"warning: pixel metrics skipped: {err}")
         del maps
 
-    rows = [{"lambda": float(lam), "image_auroc": by_lambda[lam][0], "balanced_accuracy": by_lambda[lam][1],
-             "threshold": by_lambda[lam][2], "pixel_auroc": pixel_auroc, "aupro": aupro,
-             "weights": settings.weights, "checkpoint": settings.checkpoint, "step": step,
-             "feature_layer": feature_layer} for lam in lambdas]
+    rows = [{"lambda": None if lam is None else float(lam), "image_auroc": by_lambda[lam][0],
+             "balanced_accuracy": by_lambda[lam][1], "threshold": by_lambda[lam][2], "pixel_auroc": pixel_auroc,
+             "aupro": aupro, "weights": settings.weights, "checkpoint": settings.checkpoint, "step": step,
+             "feature_layer": feature_layer, "image_score": image_score, "topk_percent": topk} for lam in keys]
     reports.write_metrics(os.path.join(eval_dir, METRICS_FILE), rows)
     diagnostics = {"template_auroc": (D.template_auroc(labels, np.concatenate(template_distances))
                                       if template is not None else None),
+                   "template_image_score": IS.name(image_score, topk or IS.DEFAULT_TOPK_PERCENT),
                    "reconstruction_specificity": (D.reconstruction_specificity(good_inputs, good_reconstructions)
                                                   if len(good_inputs) >= 2 else None)}
     del good_inputs, good_reconstructions
@@ -383,13 +422,14 @@ def evaluate_run(run_dir, settings=None, log=print):
         handle.write("\n")
     reports.write_per_defect(os.path.join(eval_dir, PER_DEFECT_FILE), per_defect)
 
-    auroc, balanced, threshold = by_lambda[default_lambda]
-    title = f"{config.category}, {settings.weights} weights, step {step}, lambda {default_lambda:g}"
-    plots.roc_plot(os.path.join(eval_dir, ROC_FILE), labels, scores[default_lambda], title=title, auroc=auroc,
+    auroc, balanced, threshold = by_lambda[default_key]
+    title = f"{config.category}, {settings.weights} weights, step {step}, " + (
+        f"{IS.describe(image_score, topk)} score" if map_score else f"lambda {default_lambda:g}")
+    plots.roc_plot(os.path.join(eval_dir, ROC_FILE), labels, chosen[default_key], title=title, auroc=auroc,
                    threshold=threshold)
-    plots.histogram_plot(os.path.join(eval_dir, HISTOGRAM_FILE), labels, scores[default_lambda],
+    plots.histogram_plot(os.path.join(eval_dir, HISTOGRAM_FILE), labels, chosen[default_key],
                          threshold=threshold, title=title)
-    _examples(os.path.join(eval_dir, EXAMPLES_FILE), scorer, spec, files, default_lambda, settings, title)
+    _examples(os.path.join(eval_dir, EXAMPLES_FILE), scorer, spec, files, default_lambda, settings, title, sigma)
 
     record = settings_record(settings, config, checkpoint_path, lambdas)
     record.update({"step": step, "checkpoint_path": checkpoint_path, "data_dir": os.path.abspath(data_dir),
@@ -404,7 +444,8 @@ def evaluate_run(run_dir, settings=None, log=print):
                        alpha=float(config.alpha), step=step, weights=settings.weights,
                        checkpoint=settings.checkpoint, feature_layer=feature_layer, default_lambda=default_lambda,
                        metrics=reports.read_metrics(os.path.join(eval_dir, METRICS_FILE)), n_images=n_images,
-                       n_anomalous=int(labels.sum()), has_masks=bool(files.has_masks), diagnostics=diagnostics)
+                       n_anomalous=int(labels.sum()), has_masks=bool(files.has_masks), diagnostics=diagnostics,
+                       image_score=image_score, topk_percent=topk)
 
 
 def _mean_training_image(spec, files, chunk=64):
@@ -419,13 +460,16 @@ def _mean_training_image(spec, files, chunk=64):
     return template
 
 
-def _examples(path, scorer, spec, files, default_lambda, settings, title):
+def _examples(path, scorer, spec, files, default_lambda, settings, title, sigma):
     indices = _example_indices(files.test_items)
     subset = dataclasses.replace(files, test_items=[files.test_items[i] for i in indices])
     chunk = next(iter_test_chunks(spec, subset, chunk_size=len(indices)))
     out = scorer.score_images(chunk["image"], spec.image_size, lambdas=(default_lambda,),
                               batch_size=int(settings.batch_size), keep_reconstructions=True)
-    titles = [f"{d}\nA = {s:.4g}" for d, s in zip(chunk["defect_type"], out["scores"][default_lambda])]
+    shown = out["scores"][default_lambda]
+    if IS.is_map_score(settings.image_score):
+        shown = IS.map_scores(out["anomaly_map"], settings.image_score, settings.topk_percent, sigma)
+    titles = [f"{d}\nA = {s:.4g}" for d, s in zip(chunk["defect_type"], shown)]
     plots.examples_plot(path, chunk["image_uint8"], out["reconstruction"], out["anomaly_map"], titles,
                         masks=chunk["mask"] if files.has_masks else None, title=title)
 
@@ -445,6 +489,8 @@ def load_evaluation(run_dir, settings=None):
     saved = _read_json(settings_path)
     if saved is None:
         return None
+    saved.setdefault("image_score", IS.DEFAULT_IMAGE_SCORE)  # written before image scores existed: the paper's
+    saved.setdefault("topk_percent", None)
     checkpoint_path = find_checkpoint(run_dir, settings.checkpoint)
     lambdas = resolve_lambdas(settings.lambdas, config.score_lambda)
     wanted = settings_record(settings, config, checkpoint_path, lambdas)
@@ -456,7 +502,8 @@ def load_evaluation(run_dir, settings=None):
                        feature_layer=wanted["feature_layer"], default_lambda=float(config.score_lambda),
                        metrics=reports.read_metrics(metrics_path), n_images=int(saved["n_images"]),
                        n_anomalous=int(saved["n_anomalous"]), has_masks=bool(saved["has_masks"]), reused=True,
-                       diagnostics=_read_json(os.path.join(eval_dir, DIAGNOSTICS_FILE)))
+                       diagnostics=_read_json(os.path.join(eval_dir, DIAGNOSTICS_FILE)),
+                       image_score=wanted["image_score"], topk_percent=wanted["topk_percent"])
 
 
 def _read_json(path):
@@ -479,7 +526,10 @@ def format_summary(summary):
     lines = [f"{summary.run_dir}: {summary.category} ({summary.category_type}), {summary.weights} weights of step "
              f"{summary.step}, feature layer {summary.feature_layer}; {summary.n_images} test images "
              f"({n_good} good, {summary.n_anomalous} anomalous)"]
-    text = (f"  lambda {summary.default_lambda:g}: image AUROC {_fmt(row['image_auroc'])}, max balanced accuracy "
+    map_score = IS.is_map_score(summary.image_score)
+    where = (f"image score {summary.image_score_text()} (smoothed anomaly map; lambda does not enter it)" if map_score
+             else f"image score {summary.image_score_text()}, lambda {summary.default_lambda:g}")
+    text = (f"  {where}: image AUROC {_fmt(row['image_auroc'])}, max balanced accuracy "
             f"{_fmt(row['balanced_accuracy'])} (threshold {row['threshold']:.6g})")
     if row["pixel_auroc"] is not None:
         text += f", pixel AUROC {_fmt(row['pixel_auroc'])}, AUPRO {_fmt(row['aupro'])}"
@@ -487,24 +537,26 @@ def format_summary(summary):
         text += "; no masks, so no pixel metrics"
     lines.append(text)
     best = max(summary.metrics, key=lambda r: r["image_auroc"])
-    if abs(best["lambda"] - summary.default_lambda) > 1e-12:
+    if not map_score and abs(best["lambda"] - summary.default_lambda) > 1e-12:
         lines.append(f"  (best lambda on the test set: {best['lambda']:g} with AUROC {_fmt(best['image_auroc'])}; "
                      "chosen on the test set, so for reference only)")
-    lines.extend(format_diagnostics(summary.diagnostics, row["image_auroc"]))
+    lines.extend(format_diagnostics(summary.diagnostics, row["image_auroc"], summary.image_score_text()))
     lines.append(f"  files: {summary.eval_dir}/ ({SCORES_FILE}, {METRICS_FILE}, {PER_DEFECT_FILE}, {ROC_FILE}, "
                  f"{HISTOGRAM_FILE}, {EXAMPLES_FILE}, {DIAGNOSTICS_FILE})")
     return "\n".join(lines)
 
 
-def format_diagnostics(diagnostics, auroc):
-    """Lines saying whether the model beats the mean-image baseline and whether its reconstructions depend on
-    the input (evaluation/diagnostics.py); none without diagnostics."""
+def format_diagnostics(diagnostics, auroc, image_score_text=None):
+    """Lines saying whether the model beats the mean-image baseline (scored with the same image score) and whether
+    its reconstructions depend on the input (evaluation/diagnostics.py); none without diagnostics."""
     if not diagnostics:
         return []
     lines = []
     baseline = diagnostics.get("template_auroc")
     if baseline is not None:
-        lines.append(f"  mean-image baseline (L1 to the mean training image, no model): image AUROC {_fmt(baseline)}"
+        how = f"; {image_score_text}" if image_score_text else ""
+        lines.append(f"  mean-image baseline (L1 to the mean training image, no model{how}): image AUROC "
+                     f"{_fmt(baseline)}"
                      + ("; the model does not beat it" if auroc <= baseline else ""))
     specificity = diagnostics.get("reconstruction_specificity")
     if specificity:

@@ -4,11 +4,15 @@ scores.csv      one row per test image, in the stable test order of data/files.p
                 path, defect_type, label (0 good, 1 anomalous), reconstruction_error (L_R, eq. 8),
                 feature_error (L_fD, eq. 9), then score_lambda_<l> (eq. 7) for each lambda, ascending.
                 Textures: L_R and L_fD are the maxima over the image's patches and each score is the maximum
-                over the patches of eq. 7 (so it is not eq. 7 of the two maxima).
+                over the patches of eq. 7 (so it is not eq. 7 of the two maxima). With a map image score
+                (evaluation/image_scores.py) a last column score_<image score> (e.g. score_map_max) holds it.
 metrics.csv     one row per lambda, ascending: lambda, image_auroc, balanced_accuracy, threshold, pixel_auroc,
-                aupro, weights, checkpoint, step, feature_layer. Pixel metrics do not depend on lambda (the
-                anomaly map is the per-pixel L1 error) and repeat on every row; empty without masks.
-per_defect.csv  lambda, defect_type, n (anomalous images of that type), auroc (good images vs that type).
+                aupro, weights, checkpoint, step, feature_layer, image_score (paper), topk_percent (empty).
+                Pixel metrics do not depend on lambda (the anomaly map is the per-pixel L1 error) and repeat on
+                every row; empty without masks. A map image score (map_max, map_topk with its topk_percent) does
+                not depend on lambda either: one row, lambda empty.
+per_defect.csv  lambda, defect_type, n (anomalous images of that type), auroc (good images vs that type); lambda
+                empty for a map image score.
 
 Floats are written with repr (shortest round-trip form), so reading the files back gives the exact values the
 metrics were computed from.
@@ -20,13 +24,24 @@ import numpy as np
 
 SCORE_FIELDS = ("path", "defect_type", "label", "reconstruction_error", "feature_error")
 METRIC_FIELDS = ("lambda", "image_auroc", "balanced_accuracy", "threshold", "pixel_auroc", "aupro", "weights",
-                 "checkpoint", "step", "feature_layer")
+                 "checkpoint", "step", "feature_layer", "image_score", "topk_percent")
 PER_DEFECT_FIELDS = ("lambda", "defect_type", "n", "auroc")
 
 
 def score_column(score_lambda) -> str:
     """Column name of a lambda's score, e.g. score_lambda_0.1 (same as the training job's holdout_scores.csv)."""
     return f"score_lambda_{float(score_lambda):g}"
+
+
+def map_score_column(image_score, topk_percent=None) -> str:
+    """Column name of a map image score in scores.csv: score_map_max, score_map_topk, score_map_topk5, ..."""
+    from evaluation.image_scores import DEFAULT_TOPK_PERCENT, name
+    return f"score_{name(image_score, DEFAULT_TOPK_PERCENT if topk_percent is None else topk_percent)}"
+
+
+def _lambda_order(row):
+    """Ascending lambda; rows without one (map image scores) last."""
+    return (row["lambda"] is None, row["lambda"] or 0.0)
 
 
 def _cell(value):
@@ -47,28 +62,32 @@ def _write(path, fields, rows):
     return path
 
 
-def write_scores(path, paths, defect_types, labels, reconstruction_error, feature_error, scores):
-    """scores: {lambda: per-image scores}; columns for the lambdas in ascending order."""
+def write_scores(path, paths, defect_types, labels, reconstruction_error, feature_error, scores, extra=None):
+    """scores: {lambda: per-image scores}; columns for the lambdas in ascending order, then extra {column:
+    per-image values} (a map image score)."""
     lambdas = sorted(scores)
-    fields = SCORE_FIELDS + tuple(score_column(lam) for lam in lambdas)
+    extra = extra or {}
+    fields = SCORE_FIELDS + tuple(score_column(lam) for lam in lambdas) + tuple(extra)
     rows = []
     for i, image_path in enumerate(paths):
         row = {"path": str(image_path), "defect_type": str(defect_types[i]), "label": int(labels[i]),
                "reconstruction_error": float(reconstruction_error[i]), "feature_error": float(feature_error[i])}
         for lam in lambdas:
             row[score_column(lam)] = float(scores[lam][i])
+        for column, values in extra.items():
+            row[column] = float(values[i])
         rows.append(row)
     return _write(path, fields, rows)
 
 
 def write_metrics(path, rows):
     """rows: dicts with the METRIC_FIELDS keys (None = empty cell)."""
-    return _write(path, METRIC_FIELDS, sorted(rows, key=lambda r: r["lambda"]))
+    return _write(path, METRIC_FIELDS, sorted(rows, key=_lambda_order))
 
 
 def write_per_defect(path, rows):
     """rows: dicts with the PER_DEFECT_FIELDS keys."""
-    return _write(path, PER_DEFECT_FIELDS, sorted(rows, key=lambda r: (r["lambda"], r["defect_type"])))
+    return _write(path, PER_DEFECT_FIELDS, sorted(rows, key=lambda r: (_lambda_order(r), r["defect_type"])))
 
 
 def _float_or_none(text):
@@ -76,12 +95,15 @@ def _float_or_none(text):
 
 
 def read_metrics(path):
-    """metrics.csv back as a list of dicts (floats for the metric columns, None for empty cells)."""
+    """metrics.csv back as a list of dicts (floats for the metric columns, None for empty cells; image_score
+    'paper' in files written before it existed)."""
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
-        for name in ("lambda", "image_auroc", "balanced_accuracy", "threshold", "pixel_auroc", "aupro"):
+        for name in ("lambda", "image_auroc", "balanced_accuracy", "threshold", "pixel_auroc", "aupro",
+                     "topk_percent"):
             row[name] = _float_or_none(row.get(name))
+        row["image_score"] = row.get("image_score") or "paper"
         row["step"] = int(row["step"]) if row.get("step") not in ("", None) else None
     return rows
 

@@ -244,7 +244,9 @@ def results_markdown(table: pd.DataFrame, metric: str) -> str:
 def _footnote(metric: str, paper_labels) -> str:
     note = ("Means: texture/object mean over the row's texture/object columns that have a value, overall mean "
             "over all the row's category columns that have a value (as in the paper: the mean of the categories, "
-            "not of the two group means). \"-\" = no value.")
+            "not of the two group means). \"-\" = no value. Image score: rows naming none use the paper's "
+            "(eq. 7, L1 sums over every pixel); \"map max\" / \"map top-k% mean\" rows aggregate the smoothed "
+            "anomaly map (docs/EVALUATION.md).")
     if paper_labels:
         published = load_paper_means(metric, [label[: -len(PAPER_SUFFIX)] for label in paper_labels])
         quoted = "; ".join(

@@ -1,6 +1,7 @@
 """evaluate.py end to end on tiny trained runs (c=1, 12 steps): scores.csv, metrics.csv, per_defect.csv and the
 plots of an object and a texture run, the folder-of-runs tables, and the bad-input errors."""
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -102,6 +103,7 @@ def test_object_run(trained):
         balanced, threshold = M.max_balanced_accuracy(labels, values)
         assert float(m["balanced_accuracy"]) == balanced and float(m["threshold"]) == threshold
         assert (m["weights"], m["checkpoint"], m["step"], m["feature_layer"]) == ("ema", "latest", "12", "first_conv")
+        assert (m["image_score"], m["topk_percent"]) == ("paper", "")
     assert len({m["image_auroc"] for m in metrics}) > 1  # lambda matters (else the columns could be mixed up)
 
     # pixel metrics: recomputed from the restored model, maps smoothed with sigma 4 * 32 / 256 = 0.5 px
@@ -181,6 +183,114 @@ def test_texture_run_last_weights(trained):
         check_png(os.path.join(eval_dir, name))
     settings = json.loads(Path(eval_dir, "eval_settings.json").read_text())
     assert settings["weights"] == "last" and settings["smoothing_sigma_px"] == pytest.approx(4 * 64 / 256)
+
+
+# ---------------------------------------------------------------------------------------------- map image scores
+
+
+def hand_map_scores(maps, image_score, topk_percent, sigma):
+    """Smoothed (the pixel metrics' smoothing) then max / mean of the top ceil(k % of the pixels), by sorting."""
+    smoothed = M.smooth_maps(np.asarray(maps, np.float32), sigma).reshape(len(maps), -1)
+    ordered = -np.sort(-smoothed, axis=1)
+    if image_score == "map_max":
+        return ordered[:, 0]
+    k = max(1, int(np.ceil(topk_percent / 100 * smoothed.shape[1] - 1e-9)))
+    return ordered[:, :k].mean(axis=1)
+
+
+@pytest.mark.parametrize("run_key, image_score, topk", [("obj", "map_max", 1.0), ("obj", "map_topk", 5.0),
+                                                        ("tex", "map_topk", 1.0)])
+def test_map_image_scores(trained, run_key, image_score, topk):
+    """Map scores of the model and of the mean-image baseline, recomputed from the restored model and the images
+    (textures: the whole stitched image map); their own eval folder; one metrics row without lambda."""
+    from data.images import prepare_image, read_image
+    from data.streams import test_arrays
+    from evaluation.scoring import Scorer
+    from training.restore import restore_run
+
+    run = trained[run_key]
+    settings = EvalSettings(image_score=image_score, topk_percent=topk, weights="last" if run_key == "tex" else "ema")
+    summary = evaluate_run(run, settings, log=lambda *a: None)
+    folder = {"map_max": "eval_map_max", "map_topk": "eval_map_topk5" if topk == 5 else "eval_map_topk"}[image_score]
+    if run_key == "tex":
+        folder = folder.replace("eval_", "eval_last_")
+    assert summary.eval_dir == os.path.join(run, folder)  # the default eval/ is never overwritten
+
+    restored = restore_run(run)
+    spec = restored.spec
+    files = find_category(str(trained["data"]), "bottle" if run_key == "obj" else "tinytex")
+    test = test_arrays(spec, files)
+    size = spec.image_size
+    sigma = 4.0 * size / 256
+    maps = Scorer(restored.model, weights=settings.weights).score_images(test["image"], size, lambdas=(0.1,))[
+        "anomaly_map"]
+    assert maps.shape == (len(maps), size, size)
+    want = hand_map_scores(maps, image_score, topk, sigma)
+    rows = read_csv(os.path.join(summary.eval_dir, "scores.csv"))
+    column_name = "score_" + folder.split("_", 1 + (run_key == "tex"))[-1]  # score_map_max, score_map_topk5, ...
+    assert list(rows[0])[-1] == column_name
+    np.testing.assert_allclose(column(rows, column_name), want, rtol=1e-5)
+    labels = column(rows, "label", int)
+
+    metrics = read_csv(os.path.join(summary.eval_dir, "metrics.csv"))
+    assert len(metrics) == 1 and metrics[0]["lambda"] == ""  # lambda does not enter a map score
+    m = metrics[0]
+    assert m["image_score"] == image_score
+    assert m["topk_percent"] == ("" if image_score == "map_max" else repr(topk))
+    assert float(m["image_auroc"]) == M.image_auroc(labels, column(rows, column_name))
+    assert float(m["image_auroc"]) == pytest.approx(M.image_auroc(labels, want), abs=1e-12)
+    balanced, threshold = M.max_balanced_accuracy(labels, column(rows, column_name))
+    assert float(m["balanced_accuracy"]) == balanced and float(m["threshold"]) == threshold
+    per_defect = read_csv(os.path.join(summary.eval_dir, "per_defect.csv"))
+    assert per_defect and {r["lambda"] for r in per_defect} == {""}
+    assert summary.at_default()["image_auroc"] == float(m["image_auroc"])
+
+    # the mean-image baseline with the same aggregation: its map is |x - mean training image| over the whole image
+    mean = np.mean([prepare_image(read_image(p), size, "none").astype(np.float64) for p in files.train_paths], 0)
+    images = np.stack([prepare_image(read_image(i.path), size, "none") for i in files.test_items])
+    distance_maps = np.abs(images / 127.5 - 1.0 - (mean / 127.5 - 1.0)).sum(-1)
+    baseline = M.image_auroc(labels, hand_map_scores(distance_maps, image_score, topk, sigma))
+    diagnostics = json.loads(Path(summary.eval_dir, "diagnostics.json").read_text())
+    assert diagnostics["template_auroc"] == pytest.approx(baseline, abs=1e-12)
+    assert diagnostics["template_image_score"] == ("map_topk5" if topk == 5 else image_score)
+
+    text = format_summary(summary)
+    words = "map max" if image_score == "map_max" else f"map top-{topk:g}% mean"
+    assert f"image score {words} (smoothed anomaly map" in text and "best lambda" not in text
+    assert f"no model; {words}): image AUROC" in text
+    reused = load_evaluation(run, settings)
+    assert reused is not None and reused.image_score == image_score and reused.at_default() == summary.at_default()
+    assert load_evaluation(run, dataclasses.replace(settings, smoothing_sigma=2.0)) is None
+
+
+def test_map_scores_in_the_tables(trained, tmp_path):
+    runs = tmp_path / "runs"
+    for name in ("bottle-a", "tinytex-b"):
+        shutil.copytree(trained["runs"] / name, runs / name, ignore=shutil.ignore_patterns("eval*", "tensorboard"))
+    result = evaluate_folder(str(runs), EvalSettings(image_score="map_max", lambdas=(0.1,)), log=lambda *a: None)
+    assert result.methods == ["CBiGAN alpha=0.0001, map max", "EGBAD (alpha=0), map max"]
+    table = {(row["metric"], row["method"]): row for row in read_csv(runs / "results.csv")}
+    obj = read_csv(runs / "bottle-a" / "eval_map_max" / "metrics.csv")[0]
+    assert float(table[("auroc", "CBiGAN alpha=0.0001, map max")]["bottle"]) == float(obj["image_auroc"])
+    baseline = json.loads((runs / "bottle-a" / "eval_map_max" / "diagnostics.json").read_text())["template_auroc"]
+    assert float(table[("auroc", "mean-image baseline, map max")]["bottle"]) == baseline
+    assert float(table[("auroc", "CBiGAN (paper)")]["bottle"]) == 0.87  # the paper's rows, unlabelled: eq. 7
+    markdown = (runs / "results.md").read_text()
+    assert "| image score |" in markdown and "| map max |" in markdown
+    assert "rows naming none use the paper's" in markdown
+    assert not (runs / "bottle-a" / "eval").exists()
+
+
+def test_image_score_flags_one_line_errors(trained):
+    # (--topk_percent=0 and other values: test_bad_settings and tests/test_image_scores.py, without a process)
+    for flag, words in (("--image_score=max", "--image_score must be one of paper, map_max, map_topk"),
+                        ("--topk_percent=abc", "--topk_percent must be a number")):
+        process = subprocess.run([sys.executable, "evaluate.py", f"--run={trained['obj']}", flag], cwd=REPO,
+                                 capture_output=True, text=True, timeout=300,
+                                 env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert process.returncode == 2, process.stderr
+        lines = [line for line in process.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], process.stderr
 
 
 # ---------------------------------------------------------------------------------------------- folder of runs
@@ -299,3 +409,7 @@ def test_bad_settings():
         EvalSettings(weights="best").validate()
     with pytest.raises(ConfigError, match="--feature_layer"):
         EvalSettings(feature_layer="last_conv").validate()
+    with pytest.raises(ConfigError, match="--image_score"):
+        EvalSettings(image_score="sum").validate()
+    with pytest.raises(ConfigError, match="--topk_percent"):
+        EvalSettings(image_score="map_topk", topk_percent=150).validate()

@@ -20,20 +20,29 @@ flags.DEFINE_float("threshold_quantile", DEFAULT_QUANTILE, "Quantile of the held
                    "as the threshold.")
 flags.DEFINE_enum("checkpoint", "latest", ["latest", "best_on_test"], "Checkpoint to load.")
 flags.DEFINE_boolean("overwrite", False, "Allow writing into a non-empty --output folder.")
+flags.DEFINE_string("image_score", "paper", "Exported score: paper (eq. 7 at --score_lambda; default), map_max or "
+                    "map_topk (max / mean of the top --topk_percent % of the smoothed anomaly map), as evaluate.py; "
+                    "the threshold is computed with the same score.")
+flags.DEFINE_string("topk_percent", "1", "map_topk: percent of the map's pixels averaged (in (0, 100]).")
+flags.DEFINE_float("smoothing_sigma", 4.0, "map_max / map_topk: Gaussian sigma of the anomaly map in pixels at "
+                   "256 px scale, as evaluate.py's (0: no smoothing).")
 
 
 def main(argv):
     from absl import logging
     logging.set_verbosity(logging.WARNING)  # tf.saved_model.save logs every step at INFO
     from errors import ConfigError
+    from evaluation.image_scores import parse_topk_percent, validate
     from inference.export_model import export_run
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments {argv[1:]}; use --run=runs/x --output=DIR")
     if not FLAGS.run or not FLAGS.output:
         raise ConfigError("--run and --output are required (python export.py --run runs/x --output DIR)")
+    validate(FLAGS.image_score, FLAGS.topk_percent)
     export_run(FLAGS.run, FLAGS.output, weights=FLAGS.weights, score_lambda=FLAGS.score_lambda,
                threshold=FLAGS.threshold, threshold_quantile=FLAGS.threshold_quantile,
-               checkpoint=FLAGS.checkpoint, overwrite=FLAGS.overwrite)
+               checkpoint=FLAGS.checkpoint, overwrite=FLAGS.overwrite, image_score=FLAGS.image_score,
+               topk_percent=parse_topk_percent(FLAGS.topk_percent), smoothing_sigma=FLAGS.smoothing_sigma)
 
 
 if __name__ == "__main__":

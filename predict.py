@@ -1,7 +1,8 @@
 """Score new images with a trained run: python predict.py --run runs/x PATH... [--heatmaps] [--output DIR]
 
 PATH: image files, folders (searched recursively for .png/.jpg/.jpeg/.bmp) or glob patterns (quote them).
-Writes <output>/predictions.csv (path, score, verdict, threshold, lambda, reconstruction_error, feature_error);
+Writes <output>/predictions.csv (path, score, verdict, threshold, lambda, reconstruction_error, feature_error,
+image_score);
 unreadable files are reported, skipped and listed in <output>/skipped.csv. The default threshold is a quantile
 of the run's held-out good training scores (holdout_scores.csv); see docs/PREDICT.md.
 """
@@ -24,20 +25,30 @@ flags.DEFINE_float("heatmap_vmax", 0.0, "Per-pixel error shown at full colour in
                    "maximum; set a value to compare heatmaps across images).")
 flags.DEFINE_integer("batch_size", 32, "Images read and scored at a time.")
 flags.DEFINE_enum("checkpoint", "latest", ["latest", "best_on_test"], "Checkpoint to load.")
+flags.DEFINE_string("image_score", "paper", "Image score: paper (eq. 7 at --score_lambda; default), map_max (max "
+                    "of the smoothed anomaly map) or map_topk (mean of its top --topk_percent %), as evaluate.py; "
+                    "the held-out threshold is computed with the same score. See docs/PREDICT.md.")
+flags.DEFINE_string("topk_percent", "1", "map_topk: percent of the map's pixels averaged (in (0, 100]).")
+flags.DEFINE_float("smoothing_sigma", 4.0, "map_max / map_topk: Gaussian sigma of the anomaly map in pixels at "
+                   "256 px scale, as evaluate.py's (0: no smoothing).")
 
 
 def main(argv):
     from runtime_threads import configure_threads
     configure_threads()  # parallel scoring streams, a core each (docs/PERFORMANCE.md)
     from errors import ConfigError
+    from evaluation.image_scores import parse_topk_percent, validate
     from inference.predict_images import predict
     if not FLAGS.run:
         raise ConfigError("--run is required (a run folder written by train.py)")
+    validate(FLAGS.image_score, FLAGS.topk_percent)
     if len(argv) < 2:
         raise ConfigError("no images given: python predict.py --run runs/x PATH... (files, folders, globs)")
     predict(FLAGS.run, argv[1:], output_dir=FLAGS.output, weights=FLAGS.weights, score_lambda=FLAGS.score_lambda,
             threshold=FLAGS.threshold, threshold_quantile=FLAGS.threshold_quantile, heatmaps=FLAGS.heatmaps,
-            heatmap_vmax=FLAGS.heatmap_vmax or None, batch_size=FLAGS.batch_size, checkpoint=FLAGS.checkpoint)
+            heatmap_vmax=FLAGS.heatmap_vmax or None, batch_size=FLAGS.batch_size, checkpoint=FLAGS.checkpoint,
+            image_score=FLAGS.image_score, topk_percent=parse_topk_percent(FLAGS.topk_percent),
+            smoothing_sigma=FLAGS.smoothing_sigma)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ The SavedModel holds the encoder, generator and critic weights of the run and on
   the run's intensity mode (data/images.prepare_image),
   x / 127.5 - 1, the non-overlapping patch grid (data/patches.to_patches; one patch for objects), E, G,
   the critic features (config.feature_layer), eq. 7-9 per patch, max over patches, stitched per-pixel L1 maps.
+  With a map image score (image_score map_max / map_topk, evaluation/image_scores.py) `score` is the max / top-k %
+  mean of the stitched map after evaluate.py's Gaussian smoothing (written as a matrix product, exact).
 Loading needs only TensorFlow (tf.saved_model.load); none of this repository's code.
 """
 import json
@@ -16,6 +18,7 @@ import tensorflow as tf
 from data.images import TARGET_MEAN, TARGET_STD
 from data.patches import stitch_patches, to_patches
 from errors import ConfigError
+from evaluation import image_scores as IS
 from inference.predict_images import Predictor
 from inference.threshold import DEFAULT_QUANTILE
 from evaluation.scoring import score_graph
@@ -36,8 +39,10 @@ class AnomalyModel(tf.Module):
     """E, G and the critic of a run with the `serve` function (see the module docstring)."""
 
     def __init__(self, encoder, generator, critic, image_size, patch_size, score_lambda, feature_layer,
-                 threshold=None, intensity="none"):
+                 threshold=None, intensity="none", image_score=IS.DEFAULT_IMAGE_SCORE,
+                 topk_percent=IS.DEFAULT_TOPK_PERCENT, sigma_px=0.0):
         super().__init__(name="cbigan_anomaly_model")
+        self._image_score, self._topk_percent, self._sigma_px = image_score, float(topk_percent), float(sigma_px)
         self.encoder, self.generator, self.critic = encoder, generator, critic
         self._image_size, self._patch_size = int(image_size), int(patch_size)
         self._score_lambda = float(score_lambda)
@@ -50,6 +55,7 @@ class AnomalyModel(tf.Module):
         self.score_lambda = tf.Variable(self._score_lambda, trainable=False, name="score_lambda")
         if self._threshold is not None:
             self.threshold = tf.Variable(self._threshold, trainable=False, name="threshold")
+        self.image_score = tf.Variable(IS.name(image_score, topk_percent), trainable=False, name="image_score")
         self.serve = tf.function(self._serve, input_signature=[
             tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
 
@@ -73,6 +79,9 @@ class AnomalyModel(tf.Module):
             "feature_error": tf.reduce_max(per_patch_f, axis=1),
             "anomaly_map": stitch_patches(error_map, s)[..., 0],
         }
+        if IS.is_map_score(self._image_score):  # the smoothed map's max / top-k mean instead of eq. 7
+            out["score"] = IS.map_scores_graph(out["anomaly_map"], self._image_score, self._topk_percent,
+                                               self._sigma_px, s)
         if self._threshold is not None:
             out["threshold"] = tf.constant(self._threshold, tf.float32)
         return out
@@ -82,6 +91,12 @@ def _readme(info):
     threshold = (info["threshold_source"] if info["threshold"] is not None
                  else "none (the run has no held-out scores and no --threshold was given); the output has no "
                       "\"threshold\" key")
+    if IS.is_map_score(info["image_score"]):
+        score = (f"{IS.describe(info['image_score'], info['topk_percent'])} of anomaly_map smoothed by a Gaussian of "
+                 f"sigma {info['smoothing_sigma_px']:g} px\n                                     (image score "
+                 f"{info['image_score_name']}; lambda does not enter it)")
+    else:
+        score = f"anomaly score of eq. 7 at lambda {info['score_lambda']:g} (textures: max over patches)"
     return f"""CBiGAN anomaly detector exported from {info['run_dir']} (step {info['step']}, {info['weights']} weights)
 Category {info['category']} ({info['type']}): images are resized to {info['image_size']}x{info['image_size']}; the model
 sees {info['patch_size']}x{info['patch_size']} inputs ({info['patches_per_image']} patch(es) per image).
@@ -97,7 +112,7 @@ Input  images: uint8 tensor [N, H, W, 3] (RGB; repeat gray images to 3 channels)
        {info['image_size']}x{info['image_size']} (bilinear, antialiased, rounded to uint8 levels), scales to [-1, 1] and cuts
        the patch grid itself. Large N uses proportionally more memory: pass batches.
 Output dict of tensors:
-  score                 float32 [N]  anomaly score of eq. 7 at lambda {info['score_lambda']:g} (textures: max over patches);
+  score                 float32 [N]  {score};
                                      higher = more anomalous
   reconstruction_error  float32 [N]  L_R of eq. 8 (max over patches)
   feature_error         float32 [N]  L_fD of eq. 9 (max over patches, critic features "{info['feature_layer']}")
@@ -105,18 +120,21 @@ Output dict of tensors:
                                      channels, on the resized image (patches stitched); resize it to H x W to overlay
   threshold             float32 []   decision threshold: anomalous when score > threshold
 Threshold: {threshold}
-Variables: model.image_size, model.patch_size, model.score_lambda (and model.threshold when present).
+Variables: model.image_size, model.patch_size, model.score_lambda, model.image_score (and model.threshold when
+present).
 """
 
 
 def export_run(run_dir, output_dir, weights="ema", score_lambda=None, threshold=None,
-               threshold_quantile=DEFAULT_QUANTILE, checkpoint="latest", overwrite=False, log=print):
+               threshold_quantile=DEFAULT_QUANTILE, checkpoint="latest", overwrite=False, log=print,
+               image_score=IS.DEFAULT_IMAGE_SCORE, topk_percent=IS.DEFAULT_TOPK_PERCENT,
+               smoothing_sigma=IS.DEFAULT_SMOOTHING_SIGMA):
     """Write the SavedModel of run_dir into output_dir, with README.txt and export_info.json. Returns the info
     dict. The threshold is optional here: a run without holdout_scores.csv exports without one (a warning)."""
     if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
         raise ConfigError(f"--output={output_dir} exists and is not empty: choose another folder or pass "
                           "--overwrite")
-    predictor = Predictor(run_dir, weights, score_lambda, checkpoint)
+    predictor = Predictor(run_dir, weights, score_lambda, checkpoint, image_score, topk_percent, smoothing_sigma)
     try:
         chosen = predictor.threshold(threshold, threshold_quantile)
     except ConfigError as err:
@@ -126,7 +144,8 @@ def export_run(run_dir, output_dir, weights="ema", score_lambda=None, threshold=
     encoder, generator = restored.model.networks(weights)
     module = AnomalyModel(encoder, generator, restored.model.critic, spec.image_size, spec.patch_size,
                           predictor.score_lambda, config.feature_layer, None if chosen is None else chosen.value,
-                          intensity=spec.intensity)
+                          intensity=spec.intensity, image_score=predictor.image_score,
+                          topk_percent=predictor.topk_percent, sigma_px=predictor.sigma_px)
     concrete = module.serve.get_concrete_function()
     os.makedirs(output_dir, exist_ok=True)
     tf.saved_model.save(module, output_dir, signatures={"serving_default": concrete})
@@ -138,6 +157,9 @@ def export_run(run_dir, output_dir, weights="ema", score_lambda=None, threshold=
         "score_lambda": predictor.score_lambda, "feature_layer": config.feature_layer,
         "threshold": None if chosen is None else chosen.value,
         "threshold_source": None if chosen is None else chosen.describe(),
+        "image_score": predictor.image_score, "image_score_name": predictor.image_score_name,
+        "topk_percent": IS.effective_topk(predictor.image_score, predictor.topk_percent),
+        "smoothing_sigma_px": predictor.sigma_px if IS.is_map_score(predictor.image_score) else None,
         "input": "uint8 [N, H, W, 3]", "outputs": sorted(concrete.structured_outputs),
     }
     with open(os.path.join(output_dir, INFO_FILE), "w") as handle:
@@ -145,6 +167,8 @@ def export_run(run_dir, output_dir, weights="ema", score_lambda=None, threshold=
         handle.write("\n")
     with open(os.path.join(output_dir, README_FILE), "w") as handle:
         handle.write(_readme(info))
-    log(f"exported {run_dir} (step {restored.step}, {weights} weights, lambda {predictor.score_lambda:g}, "
+    score_text = (f"image score {IS.describe(predictor.image_score, predictor.topk_percent)}"
+                  if IS.is_map_score(predictor.image_score) else f"lambda {predictor.score_lambda:g}")
+    log(f"exported {run_dir} (step {restored.step}, {weights} weights, {score_text}, "
         f"{'no threshold' if chosen is None else chosen.describe()}) to {output_dir}")
     return info

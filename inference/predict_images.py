@@ -6,13 +6,16 @@ explicitly is always tried, whatever its extension. The same file reached twice 
 
 Each image goes through the test-time pipeline of data/streams.py: read_image (any PNG/JPEG/BMP, gray/RGB/RGBA,
 8/16 bit -> uint8 RGB), resize_uint8 to spec.image_size, the patch grid (objects: one patch = the whole image),
-x / 127.5 - 1. Scores come from evaluation.scoring.Scorer (eq. 7-9; textures: max over patches).
+x / 127.5 - 1. Scores come from evaluation.scoring.Scorer (eq. 7-9; textures: max over patches), or with a map
+image score (image_score map_max / map_topk) from the smoothed anomaly map as evaluate.py computes them
+(evaluation/image_scores.py); the threshold is then chosen on the held-out images scored the same way.
 
 Unreadable files (corrupt, truncated, unsupported, missing) are reported on stderr and skipped: they are not
 rows of predictions.csv (every row there has numbers) but are listed with the reason in skipped.csv next to it.
 
 Outputs in the output folder (default <run>/predictions/):
-  predictions.csv  path, score, verdict (anomalous|good), threshold, lambda, reconstruction_error, feature_error
+  predictions.csv  path, score, verdict (anomalous|good), threshold, lambda (empty for a map image score),
+                   reconstruction_error, feature_error, image_score (paper, map_max, map_topk, map_topk5, ...)
   skipped.csv      path, reason (only when something was skipped)
   heatmaps/        with heatmaps: <relative path of the input>.heatmap.png, the relative path taken from the
                    deepest folder containing all inputs, so equal names in different folders do not collide
@@ -33,6 +36,7 @@ from data.files import IMAGE_EXTENSIONS
 from data.images import prepare_image, read_image, to_model_range_numpy
 from data.patches import to_patches_numpy
 from errors import ConfigError, DatasetError
+from evaluation import image_scores as IS
 from evaluation.scoring import Scorer
 from inference import threshold as thresholds
 from training.restore import restore_run
@@ -41,7 +45,7 @@ PREDICTIONS_FILE = "predictions.csv"
 SKIPPED_FILE = "skipped.csv"
 HEATMAP_DIR = "heatmaps"
 HEATMAP_SUFFIX = ".heatmap.png"
-COLUMNS = ("path", "score", "verdict", "threshold", "lambda", "reconstruction_error", "feature_error")
+COLUMNS = ("path", "score", "verdict", "threshold", "lambda", "reconstruction_error", "feature_error", "image_score")
 GLOB_CHARS = "*?["
 
 
@@ -136,19 +140,31 @@ class PredictionSummary:
     n_anomalous: int
     skipped: List[Tuple[str, str]]
     heatmaps: List[str]
+    image_score: str = IS.DEFAULT_IMAGE_SCORE
+    topk_percent: float = IS.DEFAULT_TOPK_PERCENT
 
     def line(self):
+        score = (f"image score {IS.describe(self.image_score, self.topk_percent)}"
+                 if IS.is_map_score(self.image_score) else f"lambda {self.score_lambda:g}")
         return (f"scored {self.n_scored} image(s): {self.n_anomalous} anomalous, "
                 f"{self.n_scored - self.n_anomalous} good, {len(self.skipped)} skipped "
-                f"({self.threshold.describe()}, lambda {self.score_lambda:g}); results in {self.predictions_csv}")
+                f"({self.threshold.describe()}, {score}); results in {self.predictions_csv}")
 
 
 class Predictor:
-    """A restored run with a Scorer, scoring uint8 images or image files at one lambda."""
+    """A restored run with a Scorer, scoring uint8 images or image files at one lambda (image_score "paper",
+    eq. 7) or by an aggregation of the smoothed anomaly map (map_max, map_topk; smoothing_sigma at 256 px scale as
+    evaluate.py's --smoothing_sigma)."""
 
-    def __init__(self, run_dir, weights="ema", score_lambda=None, checkpoint="latest"):
+    def __init__(self, run_dir, weights="ema", score_lambda=None, checkpoint="latest",
+                 image_score=IS.DEFAULT_IMAGE_SCORE, topk_percent=IS.DEFAULT_TOPK_PERCENT,
+                 smoothing_sigma=IS.DEFAULT_SMOOTHING_SIGMA):
         if weights not in ("ema", "last"):
             raise ConfigError(f"--weights must be ema or last, got {weights!r}")
+        IS.validate(image_score, topk_percent)
+        if not (float(smoothing_sigma) >= 0 and np.isfinite(float(smoothing_sigma))):
+            raise ConfigError(f"--smoothing_sigma must be >= 0, got {smoothing_sigma}")
+        self.image_score, self.topk_percent = image_score, float(topk_percent)
         self.restored = restore_run(run_dir, checkpoint)
         self.config, self.spec = self.restored.config, self.restored.spec
         self.weights = weights
@@ -156,13 +172,22 @@ class Predictor:
         if not 0.0 <= self.score_lambda <= 1.0:
             raise ConfigError(f"--score_lambda must be in [0, 1], got {self.score_lambda}")
         self.scorer = Scorer(self.restored.model, weights=weights, feature_layer=self.config.feature_layer)
+        self.sigma_px = IS.sigma_pixels(smoothing_sigma, self.spec.image_size)
+
+    @property
+    def image_score_name(self):
+        """paper, map_max, map_topk (1 %), map_topk5, ... (predictions.csv's image_score column)."""
+        return IS.name(self.image_score, self.topk_percent)
 
     def score_inputs(self, inputs, batch_size=64):
-        """Model inputs (N, P, p, p, 3) in [-1, 1] -> dict score, reconstruction_error, feature_error,
-        anomaly_map (N, S, S)."""
+        """Model inputs (N, P, p, p, 3) in [-1, 1] -> dict score (eq. 7 at score_lambda, or the map aggregation),
+        reconstruction_error, feature_error, anomaly_map (N, S, S; not smoothed)."""
         out = self.scorer.score_images(np.asarray(inputs, np.float32), self.spec.image_size,
                                        lambdas=(self.score_lambda,), batch_size=batch_size)
-        return {"score": out["scores"][self.score_lambda], "reconstruction_error": out["reconstruction_error"],
+        score = out["scores"][self.score_lambda]
+        if IS.is_map_score(self.image_score):
+            score = IS.map_scores(out["anomaly_map"], self.image_score, self.topk_percent, self.sigma_px)
+        return {"score": score, "reconstruction_error": out["reconstruction_error"],
                 "feature_error": out["feature_error"], "anomaly_map": out["anomaly_map"]}
 
     def score_files(self, paths, batch_size=64):
@@ -184,8 +209,8 @@ class Predictor:
 
     def threshold(self, explicit=None, quantile=thresholds.DEFAULT_QUANTILE):
         """The decision threshold (inference/threshold.py). The stored held-out scores are EMA scores of the
-        final checkpoint at DEFAULT_LAMBDAS; other weights, lambdas or checkpoints rescore the held-out images
-        listed there."""
+        final checkpoint at DEFAULT_LAMBDAS (the paper's image score); other weights, lambdas, checkpoints or a
+        map image score rescore the held-out images listed there (with this predictor's score_inputs)."""
         def rescore(paths):
             try:
                 return self.score_files(paths)
@@ -196,7 +221,8 @@ class Predictor:
         needs_rescore = False
         if explicit is None:
             table = thresholds.read_holdout(self.restored.run_dir)
-            needs_rescore = self.weights != "ema" or thresholds.lambda_column(table, self.score_lambda) is None
+            needs_rescore = (self.weights != "ema" or IS.is_map_score(self.image_score)
+                             or thresholds.lambda_column(table, self.score_lambda) is None)
             if not needs_rescore and not self._holdout_is_current():
                 missing = [p for p in table["path"] if not os.path.isfile(p)]
                 if missing:  # e.g. a copied run folder without its data: the stored scores are the best we have
@@ -218,7 +244,8 @@ def _remove_if_present(path):
 
 def predict(run_dir, inputs, output_dir=None, weights="ema", score_lambda=None, threshold=None,
             threshold_quantile=thresholds.DEFAULT_QUANTILE, heatmaps=False, heatmap_vmax=None,
-            batch_size=32, checkpoint="latest", stderr=None, log=print) -> PredictionSummary:
+            batch_size=32, checkpoint="latest", stderr=None, log=print, image_score=IS.DEFAULT_IMAGE_SCORE,
+            topk_percent=IS.DEFAULT_TOPK_PERCENT, smoothing_sigma=IS.DEFAULT_SMOOTHING_SIGMA) -> PredictionSummary:
     """Score image files/folders/globs with the run in run_dir; write predictions.csv (+ skipped.csv,
     heatmaps/) into output_dir (default <run_dir>/predictions). Returns a PredictionSummary."""
     stderr = stderr or sys.stderr
@@ -230,7 +257,9 @@ def predict(run_dir, inputs, output_dir=None, weights="ema", score_lambda=None, 
     if not paths:
         raise ConfigError("no images to score: pass image files, folders or glob patterns "
                           f"({'/'.join(IMAGE_EXTENSIONS)})")
-    predictor = Predictor(run_dir, weights, score_lambda, checkpoint)
+    predictor = Predictor(run_dir, weights, score_lambda, checkpoint, image_score, topk_percent, smoothing_sigma)
+    map_score = IS.is_map_score(predictor.image_score)
+    shown_lambda = "" if map_score else f"{predictor.score_lambda:g}"  # lambda does not enter a map score
     chosen = predictor.threshold(threshold, threshold_quantile)
     output_dir = output_dir or os.path.join(run_dir, "predictions")
     os.makedirs(output_dir, exist_ok=True)
@@ -239,8 +268,10 @@ def predict(run_dir, inputs, output_dir=None, weights="ema", score_lambda=None, 
     skipped, written, n_scored, n_anomalous = list(problems), [], 0, 0
     show_progress = len(paths) > batch_size
     started = time.monotonic()
+    score_text = (f"image score {IS.describe(predictor.image_score, predictor.topk_percent)}" if map_score
+                  else f"lambda {predictor.score_lambda:g}")
     log(f"scoring {len(paths)} image(s) with {run_dir} (step {predictor.restored.step}, {weights} weights, "
-        f"lambda {predictor.score_lambda:g}, {chosen.describe()})")
+        f"{score_text}, {chosen.describe()})")
     with open(csv_path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
@@ -262,8 +293,8 @@ def predict(run_dir, inputs, output_dir=None, weights="ema", score_lambda=None, 
             verdicts = thresholds.verdicts(out["score"], chosen.value)
             for i, path in enumerate(chunk):
                 writer.writerow([path, f"{out['score'][i]:.9g}", verdicts[i], f"{chosen.value:.9g}",
-                                 f"{predictor.score_lambda:g}", f"{out['reconstruction_error'][i]:.9g}",
-                                 f"{out['feature_error'][i]:.9g}"])
+                                 shown_lambda, f"{out['reconstruction_error'][i]:.9g}",
+                                 f"{out['feature_error'][i]:.9g}", predictor.image_score_name])
                 if heatmaps:
                     target = names[path]
                     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -286,6 +317,6 @@ def predict(run_dir, inputs, output_dir=None, weights="ema", score_lambda=None, 
     else:
         _remove_if_present(skipped_path)  # a stale list from an earlier prediction into the same folder
     summary = PredictionSummary(output_dir, csv_path, chosen, predictor.score_lambda, n_scored, n_anomalous,
-                                skipped, written)
+                                skipped, written, predictor.image_score, predictor.topk_percent)
     log(summary.line())
     return summary

@@ -5,6 +5,9 @@ TrainConfig.threshold_holdout) and writes <run>/holdout_scores.csv (path, recons
 score_lambda_<l> for l in evaluation.scoring.DEFAULT_LAMBDAS; EMA weights). The default threshold is a high
 quantile of those good scores (DEFAULT_QUANTILE, numpy's "linear" interpolation); an image is anomalous when
 its score is strictly greater than the threshold. An explicit value (--threshold) overrides it.
+The stored columns are the paper's image score (eq. 7); a threshold for a map image score (map_max, map_topk:
+evaluation/image_scores.py) is always computed on the held-out images listed there, scored with that
+aggregation (the `rescore` callable of choose_threshold; inference/predict_images.Predictor.threshold).
 
 Trade-off: the quantile only sees good images, so it bounds the false-alarm rate on images like the held-out
 ones (about 1 - q of them would be flagged) and says nothing about how many defects are caught. A higher q
@@ -97,8 +100,9 @@ def choose_threshold(run_dir, score_lambda, quantile=DEFAULT_QUANTILE, explicit=
 
     explicit: a value that overrides everything (the run needs no holdout_scores.csv then).
     rescore: optional callable(paths) -> scores at score_lambda, used instead of the stored columns (for
-    --weights=last, whose scores the stored EMA columns do not describe) or when the CSV has no column for
-    score_lambda (texture scores are a max over patches, so they cannot be recombined from the stored maxima).
+    --weights=last, whose scores the stored EMA columns do not describe; for a map image score, which they do not
+    hold) or when the CSV has no column for score_lambda (texture scores are a max over patches, so they cannot
+    be recombined from the stored maxima).
     """
     if explicit is not None:
         if not math.isfinite(explicit):
@@ -113,7 +117,8 @@ def choose_threshold(run_dir, score_lambda, quantile=DEFAULT_QUANTILE, explicit=
         missing = [p for p in table["path"] if not os.path.isfile(p)]
         if missing:
             raise ConfigError(f"held-out image {missing[0]} listed in {holdout_path(run_dir)} is not found "
-                              f"(needed to rescore for lambda {score_lambda:g} / these weights): run from the "
+                              f"(needed to rescore for lambda {score_lambda:g} / these weights / this image "
+                              "score): run from the "
                               "training folder or pass --threshold=<value>")
         scores = np.asarray(rescore(table["path"]), np.float64)
     return Threshold(quantile_threshold(scores, quantile), "holdout quantile", float(quantile), len(scores),

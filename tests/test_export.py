@@ -153,3 +153,36 @@ def test_standardize_intensity_graph_equals_numpy():
     # float32 in the graph vs float64 in numpy: a value may round the other way at .5
     assert np.abs(graph - expected).max() <= 1.0
     assert np.mean(graph != expected) < 0.01
+
+
+@pytest.mark.parametrize("image_score, topk", [("map_max", 1.0), ("map_topk", 5.0)])
+def test_export_map_image_score_matches_evaluate(tmp_path_factory, tmp_path, image_score, topk):
+    """An export with a map image score, run in a fresh process on the run's test images, gives evaluate.py's
+    scores of the same aggregation (smoothing in the graph) and predict.py's threshold for it."""
+    from data.images import read_image
+    from evaluation.evaluate_run import EvalSettings, evaluate_run
+    from inference.export_model import export_run
+    from inference.predict_images import Predictor
+
+    run_dir, data_dir = trained_run(tmp_path_factory, "object")
+    export_dir = tmp_path / "export"
+    info = export_run(run_dir, str(export_dir), image_score=image_score, topk_percent=topk, log=lambda *a: None)
+    name = "map_max" if image_score == "map_max" else "map_topk5"
+    assert (info["image_score"], info["image_score_name"]) == (image_score, name)
+    assert info["smoothing_sigma_px"] == 4.0 * 32 / 256
+    readme = (export_dir / "README.txt").read_text()
+    assert ("map max of anomaly_map" if image_score == "map_max" else "map top-5% mean of anomaly_map") in readme
+    assert "sigma 0.5 px" in readme and "eq. 7 at lambda" not in readme
+
+    summary = evaluate_run(run_dir, EvalSettings(image_score=image_score, topk_percent=topk, lambdas=(0.1,),
+                                                 output=str(tmp_path / "eval")), log=lambda *a: None)
+    expected = {r["path"]: float(r[f"score_{name}"]) for r in read_csv(os.path.join(summary.eval_dir, "scores.csv"))}
+    by_size = {}
+    for path in expected:
+        by_size.setdefault(read_image(path).shape, []).append(path)
+    groups = {f"s{i}": np.stack([read_image(p) for p in paths]) for i, paths in enumerate(by_size.values())}
+    outputs = run_loader(export_dir, groups, tmp_path)
+    for i, paths in enumerate(by_size.values()):
+        np.testing.assert_allclose(outputs[f"s{i}/score"], [expected[p] for p in paths], rtol=1e-4)
+    threshold = Predictor(run_dir, image_score=image_score, topk_percent=topk).threshold()
+    assert threshold.rescored and float(outputs["s0/threshold"]) == pytest.approx(threshold.value, rel=1e-6)

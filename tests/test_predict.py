@@ -133,7 +133,8 @@ def test_predict_folder_glob_corrupt_and_16bit(object_run, inputs_tree, tmp_path
                 str(root / "c" / "gray16.png")]
     assert [r["path"] for r in rows] == expected
     assert list(rows[0]) == ["path", "score", "verdict", "threshold", "lambda", "reconstruction_error",
-                             "feature_error"]
+                             "feature_error", "image_score"]
+    assert {r["image_score"] for r in rows} == {"paper"}
     # the corrupt file: reported on stderr, listed in skipped.csv, not a row
     broken = str(root / "a" / "broken.png")
     assert broken in err.getvalue()
@@ -290,6 +291,12 @@ def test_predict_cli(object_run, inputs_tree, tmp_path):
     bad = subprocess.run([sys.executable, str(REPO / "predict.py"), f"--run={run_dir}"], cwd=str(tmp_path),
                          env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "error: no images given" in bad.stderr
+    bad = subprocess.run([sys.executable, str(REPO / "predict.py"), f"--run={run_dir}", "--image_score=map_mean",
+                          str(inputs_tree / "b")], cwd=str(tmp_path), env=env, capture_output=True, text=True,
+                         timeout=300)
+    lines = [line for line in bad.stderr.splitlines() if line.strip()]
+    assert bad.returncode == 2 and len(lines) == 1, bad.stderr
+    assert lines[0].startswith("error: --image_score must be one of paper, map_max, map_topk")
 
 
 def test_preprocess_applies_the_runs_intensity_mode():
@@ -304,3 +311,46 @@ def test_preprocess_applies_the_runs_intensity_mode():
         assert inputs.shape == (4, 32, 32, 3)
         np.testing.assert_allclose(inputs[0], expected[:32, :32] / 127.5 - 1.0, atol=1e-6)
         np.testing.assert_allclose(inputs[3], expected[32:, 32:] / 127.5 - 1.0, atol=1e-6)
+
+
+def hand_map_scores(maps, image_score, topk_percent, sigma):
+    """The smoothed map (scipy's Gaussian, as the pixel metrics), then its max or the mean of its top
+    ceil(k % of the pixels), by sorting."""
+    from evaluation.metrics import smooth_maps
+    ordered = -np.sort(-smooth_maps(np.asarray(maps, np.float32), sigma).reshape(len(maps), -1), axis=1)
+    k = 1 if image_score == "map_max" else max(1, int(np.ceil(topk_percent / 100 * ordered.shape[1] - 1e-9)))
+    return ordered[:, :k].mean(axis=1)
+
+
+@pytest.mark.parametrize("image_score, topk", [("paper", 1.0), ("map_max", 1.0), ("map_topk", 5.0)])
+def test_predict_agrees_with_evaluate_for_each_image_score(object_run, tmp_path, image_score, topk):
+    """predict.py on the test images gives evaluate.py's scores of the same aggregation; a map score's threshold
+    is the quantile of the held-out images' map scores (rescored: holdout_scores.csv holds eq. 7 only)."""
+    from evaluation.evaluate_run import EvalSettings, evaluate_run
+    from inference.predict_images import predict
+
+    run_dir, data_dir = object_run
+    evaluation = evaluate_run(run_dir, EvalSettings(image_score=image_score, topk_percent=topk, lambdas=(0.1,),
+                                                    output=str(tmp_path / "eval")), log=lambda *a: None)
+    column = {"paper": "score_lambda_0.1", "map_max": "score_map_max", "map_topk": "score_map_topk5"}[image_score]
+    expected = {os.path.realpath(r["path"]): float(r[column])
+                for r in read_csv(os.path.join(evaluation.eval_dir, "scores.csv"))}
+    summary = predict(run_dir, [os.path.join(data_dir, "widget", "test")], output_dir=str(tmp_path / "pred"),
+                      image_score=image_score, topk_percent=topk, log=lambda *a: None, stderr=io.StringIO())
+    rows = read_csv(summary.predictions_csv)
+    assert sorted(os.path.realpath(r["path"]) for r in rows) == sorted(expected)
+    np.testing.assert_allclose([float(r["score"]) for r in rows],
+                               [expected[os.path.realpath(r["path"])] for r in rows], rtol=1e-5)
+    name = {"paper": "paper", "map_max": "map_max", "map_topk": "map_topk5"}[image_score]
+    assert {r["image_score"] for r in rows} == {name}
+    assert {r["lambda"] for r in rows} == ({"0.1"} if image_score == "paper" else {""})
+
+    holdout = [r["path"] for r in read_csv(os.path.join(run_dir, "holdout_scores.csv"))]
+    if image_score == "paper":
+        want = holdout_column(run_dir, "score_lambda_0.1")
+        assert not summary.threshold.rescored
+    else:
+        _, out = reference_scores(run_dir, holdout)
+        want = hand_map_scores(out["anomaly_map"], image_score, topk, 4.0 * 32 / 256)
+        assert summary.threshold.rescored and "image score map " in summary.line()
+    assert summary.threshold.value == pytest.approx(hand_quantile(list(want), 0.99), rel=1e-5)

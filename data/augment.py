@@ -4,9 +4,17 @@
 output equals tfa.image.rotate: rotation about the image centre ((W-1)/2, (H-1)/2), counterclockwise on screen
 for positive angles (a +90 degree rotation of a square image equals np.rot90(image, k=1)).
 
+Defaults: BILINEAR interpolation and NEAREST fill (the uncovered corners repeat the edge pixels), which is what
+the authors' object augmentation does (Keras RandomRotation(fill_mode='nearest') with its default bilinear
+interpolation) and what config.py's rotation_interpolation / rotation_fill default to. Rotate float32 images:
+the op casts its interpolated result to the input dtype, so on uint8 images it TRUNCATES (a bilinear mix of
+equal values that comes out as 99.99998 becomes 99), darkening rotated images on average; data/streams.py keeps
+the training images in float32 for this reason.
+
 Texture training samples (`random_rotated_crop`): a random angle in [0, max_degrees] degrees applied CLOCKWISE
-(as the paper says; the authors' code drew any angle, see reference notes), then a random crop drawn only from
-the largest axis-aligned square inscribed in the rotated image, so no blank corner pixel can enter the crop.
+(as the paper says; the authors' code drew an angle of 2*pi*U(0, 45) radians, i.e. any angle), then a random
+crop drawn only from the largest axis-aligned square inscribed in the rotated image, so no blank corner pixel
+can enter the crop.
 The crop is computed directly by ImageProjectiveTransformV3 with the crop offset folded into the transform
 (output_shape = crop): identical pixels to rotating the whole image and then cropping, at a fraction of the cost.
 
@@ -20,6 +28,9 @@ import tensorflow as tf
 # Pixels kept between the crop and the edge of the inscribed square: guards against float rounding and against
 # bilinear interpolation mixing in fill values at the very border.
 CROP_SAFETY_MARGIN = 1.0
+
+DEFAULT_INTERPOLATION = "BILINEAR"  # the authors' (Keras RandomRotation default); config.rotation_interpolation
+DEFAULT_FILL = "NEAREST"            # the authors' fill_mode='nearest'; config.rotation_fill
 
 
 def angles_to_projective_transforms(angles, image_height, image_width):
@@ -41,11 +52,12 @@ def _transform(images, transforms, output_shape, interpolation, fill_mode, fill_
         fill_mode=fill_mode.upper())
 
 
-def rotate(images, angles_rad, interpolation="NEAREST", fill_mode="REFLECT", fill_value=0.0):
+def rotate(images, angles_rad, interpolation=DEFAULT_INTERPOLATION, fill_mode=DEFAULT_FILL, fill_value=0.0):
     """Rotate an image (H, W, C) or a batch (N, H, W, C) by angles in radians (scalar or one per image).
 
     Same output as tfa.image.rotate(images, angles, interpolation, fill_mode, fill_value). Any dtype the op
-    accepts (uint8, float32, ...); the result keeps the input's dtype and shape.
+    accepts (uint8, float32, ...); the result keeps the input's dtype and shape (uint8 results are truncated,
+    see the module doc).
     """
     images = tf.convert_to_tensor(images)
     single = images.shape.rank == 3
@@ -74,8 +86,8 @@ def max_crop_for_angle(max_degrees, image_size):
     return int(math.floor(2 * a + 1))
 
 
-def rotated_crops(images, angles_rad, offsets_x, offsets_y, crop_size, interpolation="NEAREST",
-                  fill_mode="CONSTANT", fill_value=0.0):
+def rotated_crops(images, angles_rad, offsets_x, offsets_y, crop_size, interpolation=DEFAULT_INTERPOLATION,
+                  fill_mode=DEFAULT_FILL, fill_value=0.0):
     """Batch (N, H, W, C): crop [oy:oy+crop, ox:ox+crop] of each image rotated by its angle (as `rotate`)."""
     shape = tf.shape(images)
     t = angles_to_projective_transforms(angles_rad, shape[1], shape[2])
@@ -100,8 +112,8 @@ def _crop_offset_range(size, crop_size, half_side):
     return tf.where(ok, lo, centred), tf.where(ok, hi, centred)
 
 
-def random_rotated_crop(image, max_degrees, crop_size, seed, interpolation="NEAREST", fill_mode="CONSTANT",
-                        fill_value=0.0, clockwise=True):
+def random_rotated_crop(image, max_degrees, crop_size, seed, interpolation=DEFAULT_INTERPOLATION,
+                        fill_mode=DEFAULT_FILL, fill_value=0.0, clockwise=True):
     """Random rotation in [0, max_degrees] degrees (clockwise by default), then a random crop_size square crop
     from inside the rotated content (no blank corners). `image` is (H, W, C) or a batch (N, H, W, C), in which
     case every image gets its own angle and crop. `seed`: int [2] tensor/tuple for stateless random ops.
@@ -123,7 +135,8 @@ def random_rotated_crop(image, max_degrees, crop_size, seed, interpolation="NEAR
     return out[0] if single else out
 
 
-def random_rotation(images, max_degrees, seed, interpolation="NEAREST", fill_mode="REFLECT", fill_value=0.0):
+def random_rotation(images, max_degrees, seed, interpolation=DEFAULT_INTERPOLATION, fill_mode=DEFAULT_FILL,
+                    fill_value=0.0):
     """Object augmentation: each image (N, H, W, C) rotated by a uniform angle in [-max_degrees, max_degrees]."""
     images = tf.convert_to_tensor(images)
     single = images.shape.rank == 3

@@ -4,10 +4,19 @@ Decisions:
 - 16-bit samples (PIL modes I;16*, I) are scaled to 8 bit as round(v / 257), the exact inverse of the usual
   8 -> 16 bit expansion v * 257 (0 -> 0, 65535 -> 255). Pillow itself opens 16-bit RGB(A) PNGs as 8-bit RGB(A).
 - Alpha is dropped (not composited); palette images are expanded through their palette; gray is repeated 3x.
-- Resizing uses tf.image.resize(method="bilinear", antialias=True) on float32 then rounds and clips to uint8;
-  the exported model does the same resize in-graph, so this must not change.
-- Masks: nonzero = defect. They are resized with the same antialiased bilinear filter as the images and then
-  thresholded at 0.5 (a model pixel is a defect when at least half of its area is), giving float32 {0, 1}.
+- Resizing is the authors' (keras.utils.image_dataset_from_directory): tf.image.resize(method="bilinear",
+  antialias=False) of the float32 image, NOT rounded: the model input is float32 on the 0..255 scale (then
+  x / 127.5 - 1). Without antialiasing a downscaled pixel is the bilinear interpolation of the 4 source pixels
+  around its centre (no low-pass filter: a 900 px MVTec image shrunk to 128 keeps more fine detail and some
+  aliasing, as in their training). Every path does this: training, evaluation, predict.py, the held-out
+  threshold images and the exported model's graph (where it is one ResizeBilinear op; the antialiased resize
+  was a ScaleAndTranslate op, which TFLite cannot convert).
+- Masks: nonzero = defect. They are resized like the images (bilinear, antialias=False) and thresholded at 0.5,
+  giving float32 {0, 1}: a model pixel is a defect when the mask interpolated at that pixel's sampling point
+  is at least 0.5, i.e. the label describes the same point of the original image that the model's input pixel
+  was interpolated from (the antialiased filter would label the pixel's area instead, which the unfiltered
+  image does not average over).
+- uint8 versions of resized images (to_uint8) are for pictures only (previews, example plots, heatmaps).
 """
 import os
 
@@ -104,57 +113,67 @@ def check_mask_matches(mask: np.ndarray, image: np.ndarray, mask_path, image_pat
                            f"{image.shape[1]}x{image.shape[0]} (width x height): masks must match their image")
 
 
-def resize_uint8(image, size: int) -> np.ndarray:
-    """uint8 H x W x 3 -> uint8 size x size x 3 (bilinear, antialias=True, rounded and clipped)."""
+def resize_image(image, size: int) -> np.ndarray:
+    """uint8 (or float) H x W x C -> float32 size x size x C on the 0..255 scale: tf.image.resize(bilinear,
+    antialias=False) of the float32 image, not rounded (the authors' resize). Bilinear weights are convex, so
+    the values stay in [0, 255]."""
     import tensorflow as tf
 
-    out = tf.image.resize(tf.cast(np.asarray(image), tf.float32), (size, size), method="bilinear", antialias=True)
-    return np.clip(np.rint(out.numpy()), 0, 255).astype(np.uint8)
+    out = tf.image.resize(tf.cast(np.asarray(image), tf.float32), (size, size), method="bilinear", antialias=False)
+    return np.asarray(out.numpy(), dtype=np.float32)
 
 
 INTENSITY_MODES = ("none", "per_image")
 TARGET_MEAN, TARGET_STD = 128.0, 40.0  # per_image: each image's intensities are mapped to this mean and std
 
 
-def standardize_intensity(image_uint8) -> np.ndarray:
-    """uint8 image -> uint8 image whose mean is TARGET_MEAN and standard deviation TARGET_STD (over all pixels
-    and channels; a flat image becomes flat TARGET_MEAN), rounded and clipped to [0, 255]. Removes differences
-    of overall brightness and contrast between images (uneven lighting), keeping the pattern within an image."""
-    x = np.asarray(image_uint8, dtype=np.float64)
+def standardize_intensity(image) -> np.ndarray:
+    """Image (uint8 or float, 0..255 scale) -> float32 image whose mean is TARGET_MEAN and standard deviation
+    TARGET_STD (over all pixels and channels; a flat image becomes flat TARGET_MEAN), clipped to [0, 255] and
+    not rounded. Removes differences of overall brightness and contrast between images (uneven lighting),
+    keeping the pattern within an image. Equal channels stay equal (one mean and scale for all channels)."""
+    x = np.asarray(image, dtype=np.float64)
     std = x.std()
     scale = TARGET_STD / std if std > 1e-3 else 0.0
-    return np.clip(np.rint((x - x.mean()) * scale + TARGET_MEAN), 0, 255).astype(np.uint8)
+    return np.clip((x - x.mean()) * scale + TARGET_MEAN, 0.0, 255.0).astype(np.float32)
 
 
 def prepare_image(image, size: int, intensity: str = "none") -> np.ndarray:
-    """What every path (training, test, predict) does to a decoded image: resize_uint8 to size x size, then
-    the intensity mode ("none" or "per_image": standardize_intensity)."""
+    """What every path (training, test, predict) does to a decoded image: resize_image to size x size (float32,
+    0..255 scale, unrounded), then the intensity mode ("none" or "per_image": standardize_intensity)."""
     if intensity not in INTENSITY_MODES:
         raise ValueError(f"intensity must be one of {INTENSITY_MODES}, got {intensity!r}")
-    resized = resize_uint8(image, size)
+    resized = resize_image(image, size)
     return standardize_intensity(resized) if intensity == "per_image" else resized
 
 
+def to_uint8(images) -> np.ndarray:
+    """0..255-scale floats -> uint8, rounded and clipped: for pictures of inputs only, never as model input."""
+    return np.clip(np.rint(np.asarray(images, dtype=np.float32)), 0, 255).astype(np.uint8)
+
+
 def resize_mask(mask, size: int) -> np.ndarray:
-    """bool/0-1 H x W -> float32 {0, 1} size x size: antialiased bilinear resize, then >= 0.5."""
+    """bool/0-1 H x W -> float32 {0, 1} size x size: bilinear resize without antialiasing (as the images), then
+    >= 0.5 (see the module doc)."""
     import tensorflow as tf
 
     mask = np.asarray(mask, dtype=np.float32)
     if mask.shape[0] == size and mask.shape[1] == size:
         return (mask > 0).astype(np.float32)
-    out = tf.image.resize(mask[:, :, None], (size, size), method="bilinear", antialias=True)[:, :, 0]
+    out = tf.image.resize(mask[:, :, None], (size, size), method="bilinear", antialias=False)[:, :, 0]
     return (out.numpy() >= 0.5).astype(np.float32)
 
 
 def to_model_range(images):
-    """uint8 (numpy or tf) -> float32 in [-1, 1] as x / 127.5 - 1 (a tf tensor)."""
+    """0..255-scale images (uint8 or float; numpy or tf) -> float32 in [-1, 1] as x / 127.5 - 1 (a tf tensor)."""
     import tensorflow as tf
 
     return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 
 def to_model_range_numpy(images):
-    """uint8 array -> float32 numpy array in [-1, 1], the same x / 127.5 - 1 as to_model_range."""
+    """0..255-scale array (uint8 or float) -> float32 numpy array in [-1, 1], the same x / 127.5 - 1 as
+    to_model_range."""
     return np.asarray(images).astype(np.float32) / 127.5 - 1.0
 
 

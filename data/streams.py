@@ -1,21 +1,29 @@
 """tf.data training stream and the test stream of one category.
 
-Training: every train/good image is decoded ONCE, resized (objects to 128, textures to 512) and kept in memory as
-one uint8 array (N, S, S, 3). The stream shuffles indices into that array (seeded, reshuffled every epoch),
-repeats forever, batches (drop_remainder), then augments each batch in graph ops (no py_function, no cache):
-  - objects: random rotation in [-max, +max] degrees where spec.rotate (NEAREST interpolation, REFLECT fill by
-    default, configurable), else the image as is;
+Training: every train/good image is decoded ONCE, resized (objects to 128, textures to 512; data/images.py:
+bilinear without antialiasing, as the authors) and kept in memory as one float32 array (N, S, S, 3) on the
+0..255 scale, unrounded. The stream shuffles indices into that array (seeded, reshuffled every epoch), repeats
+forever, batches (drop_remainder), then augments each batch in graph ops on the float images (no py_function,
+no cache) and scales to [-1, 1]:
+  - objects: random rotation in [-max, +max] degrees where spec.rotate (bilinear interpolation, edge pixels
+    repeated into the uncovered corners (NEAREST fill): the authors' Keras RandomRotation(fill_mode='nearest');
+    both configurable), else the image as is;
   - textures: random rotation in [0, max] degrees clockwise and a random patch_size crop from the part of the
     rotated image with no blank corners (data/augment.py); without spec.rotate just a random crop.
+Rotating floats loses nothing: the rotation op casts its result to the input dtype, and on uint8 it truncated
+(rotated bottle images came out 0.33 grey levels darker on average than the unrotated test images).
 Randomness is stateless, seeded from (seed, batch index): a seed gives the same batches every run.
-Memory: the images are stored once. Indices are shuffled rather than the images (the shuffle buffer holds
-int64s); the uint8 array is handed to TF through DLPack without a copy; tf.data's default static graph rewrites
-are switched off because they copy captured tensors; an all-gray training set is kept as one channel (714
-magnetic tiles at 512x512: 187 MB instead of 561 MB). TensorFlow itself takes about 0.64 GB RSS after import.
+Memory: the images are stored once, 4 bytes per value: 196 KB per 128x128 RGB object image (bottle's 209
+images: 41 MB), 3 MB per 512x512 RGB texture image (280 images: 880 MB), four times the former uint8 storage.
+Indices are shuffled rather than the images (the shuffle buffer holds int64s); the array is handed to TF through
+DLPack without a copy; tf.data's default static graph rewrites are switched off because they copy captured
+tensors; an all-gray training set is kept as one channel (714 magnetic tiles at 512x512: 749 MB instead of
+2.2 GB). TensorFlow itself takes about 0.64 GB RSS after import.
 
 Test: per test image in the stable order of data/files.py, a dict with
-  "image"       float32 (patches_per_image, p, p, 3) in [-1, 1] (objects: 1 patch = the whole resized image)
-  "image_uint8" uint8 (S, S, 3) the resized image
+  "image"       float32 (patches_per_image, p, p, 3) in [-1, 1] (objects: 1 patch = the whole resized image),
+                from the unrounded resized image: the model input
+  "image_uint8" uint8 (S, S, 3) the resized image rounded, for pictures only
   "mask"        float32 (S, S) {0, 1}; zeros for good images and when the mask is missing
   "label" int (0 good, 1 anomalous), "defect_type" str, "path" str
 `iter_test_samples` yields these dicts (decoding in background threads, each image once), `test_dataset` wraps
@@ -33,11 +41,12 @@ from typing import Dict, Iterator, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from data.augment import max_crop_for_angle, random_rotated_crop, random_rotation
+from data.augment import (DEFAULT_FILL, DEFAULT_INTERPOLATION, max_crop_for_angle, random_rotated_crop,
+                          random_rotation)
 from data.categories import CategorySpec
 from data.files import CategoryFiles, TestItem
 from data.images import (check_mask_matches, prepare_image, read_image, read_mask, resize_mask, to_model_range,
-                         to_model_range_numpy)
+                         to_model_range_numpy, to_uint8)
 from data.patches import to_patches_numpy
 from errors import ConfigError, DatasetError
 
@@ -46,7 +55,7 @@ log = logging.getLogger(__name__)
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
-def _aligned_empty(shape, dtype=np.uint8, align=64) -> np.ndarray:
+def _aligned_empty(shape, dtype=np.float32, align=64) -> np.ndarray:
     """An uninitialised array whose data is `align`-byte aligned, so TF can use it without copying."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
@@ -84,12 +93,14 @@ def _is_gray(image: np.ndarray) -> bool:
 
 def load_train_images(spec: CategorySpec, files: CategoryFiles, workers: int = DEFAULT_WORKERS,
                       verbose: bool = True) -> np.ndarray:
-    """Decode every training image once, resized to spec.image_size: uint8 (N, S, S, 3).
+    """Decode every training image once, prepared as data/images.prepare_image does (resized to spec.image_size,
+    the intensity mode): float32 (N, S, S, 3) on the 0..255 scale, unrounded.
 
-    Memory: when every training image is gray (R == G == B, e.g. magnetic tiles, MVTec grid/screw/zipper) the
-    pixels are stored once and the result is a read-only GrayAsRGB (ndarray subclass) view with shape
-    (N, S, S, 3) over a (N, S, S, 1) array (a third of the memory); train_dataset then augments one channel and
-    repeats it. It reads like any uint8 array; np.array(x) gives a plain writable 3-channel copy.
+    Memory (4 bytes per value, see the module doc): when every training image is gray (R == G == B, e.g.
+    magnetic tiles, MVTec grid/screw/zipper; the resize and the intensity mode keep equal channels exactly
+    equal) the pixels are stored once and the result is a read-only GrayAsRGB (ndarray subclass) view with
+    shape (N, S, S, 3) over a (N, S, S, 1) array (a third of the memory); train_dataset then augments one
+    channel and repeats it. It reads like any float32 array; np.array(x) gives a plain writable 3-channel copy.
     Otherwise a writable, 64-byte aligned (N, S, S, 3) array (shared with TF without a copy).
     """
     paths = list(files.train_paths)
@@ -115,7 +126,7 @@ def load_train_images(spec: CategorySpec, files: CategoryFiles, workers: int = D
     return view
 
 
-def _compact_uint8(images: np.ndarray) -> np.ndarray:
+def _compact(images: np.ndarray) -> np.ndarray:
     """The (N, S, S, C) array to keep in TF: the 1-channel base of a broadcast gray view, else the array."""
     compact = getattr(images, "compact", None)
     if isinstance(compact, np.ndarray) and compact.shape == images.shape[:3] + (1,):
@@ -149,18 +160,21 @@ def _check_texture_crop(spec: CategorySpec):
                           f"{degrees:g} degrees): lower --patch_size or raise --image_size")
 
 
-def train_dataset(spec: CategorySpec, train_images_uint8, batch_size: int, seed: int,
-                  interpolation: str = "NEAREST", fill_mode: str = "REFLECT") -> tf.data.Dataset:
+def train_dataset(spec: CategorySpec, train_images, batch_size: int, seed: int,
+                  interpolation: str = DEFAULT_INTERPOLATION, fill_mode: str = DEFAULT_FILL) -> tf.data.Dataset:
     """Infinite, seeded stream of float32 batches (batch_size, p, p, 3) in [-1, 1] (see module doc).
 
-    interpolation / fill_mode: of the object rotation (NEAREST / REFLECT as the authors' code); texture crops
-    use the same interpolation and never read outside the image, so their fill mode does not matter.
+    train_images: float32 (N, S, S, 3) on the 0..255 scale, as load_train_images gives (uint8 is accepted and
+    converted to float32 once, so the rotation still runs on floats).
+    interpolation / fill_mode: of the object rotation; the defaults BILINEAR / NEAREST are the authors' (and
+    config.py's). Texture crops use the same interpolation and never read outside the image, so their fill mode
+    does not matter.
     """
-    images = train_images_uint8
+    images = train_images
     if not isinstance(images, tf.Tensor):
         images = np.asanyarray(images)
-    if images.dtype != np.uint8 or len(images.shape) != 4 or images.shape[-1] != 3:
-        raise ValueError(f"train_dataset expects uint8 (N, S, S, 3) images, got {images.dtype} {images.shape}")
+    if images.dtype not in (np.float32, np.uint8) or len(images.shape) != 4 or images.shape[-1] != 3:
+        raise ValueError(f"train_dataset expects float32 (N, S, S, 3) images, got {images.dtype} {images.shape}")
     n, s = int(images.shape[0]), int(images.shape[1])
     if n == 0:
         raise DatasetError(f"no training images for category {spec.name}")
@@ -172,9 +186,10 @@ def train_dataset(spec: CategorySpec, train_images_uint8, batch_size: int, seed:
     if batch_size < 1:
         raise ConfigError(f"--batch_size must be >= 1, got {batch_size}")
     if isinstance(images, tf.Tensor):
-        stored = images
+        stored = tf.cast(images, tf.float32)
     else:
-        stored = _shared_tensor(_compact_uint8(images))
+        compact = _compact(images)
+        stored = _shared_tensor(compact if compact.dtype == np.float32 else compact.astype(np.float32))
     channels = int(stored.shape[-1])
     p = spec.patch_size
     base_seed = tf.constant(int(seed), tf.int64)
@@ -203,7 +218,7 @@ def train_dataset(spec: CategorySpec, train_images_uint8, batch_size: int, seed:
     ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     # The default static rewrites serialize the dataset graph and with it COPY the captured image tensor
-    # (+561 MB for 714 RGB 512x512 images); the pipeline is already explicitly parallel and prefetched.
+    # (+2.2 GB for 714 RGB 512x512 float32 images); the pipeline is already explicitly parallel and prefetched.
     options.experimental_optimization.apply_default_optimizations = False
     options.deterministic = True
     return ds.with_options(options)
@@ -218,9 +233,9 @@ def _test_sample(spec: CategorySpec, item: TestItem) -> Dict:
         mask = resize_mask(raw_mask, s)
     else:
         mask = np.zeros((s, s), np.float32)
-    u8 = prepare_image(image, s, spec.intensity)
-    patches = to_model_range_numpy(to_patches_numpy(u8, p))
-    return {"image": patches, "image_uint8": u8, "mask": mask, "label": int(item.label),
+    resized = prepare_image(image, s, spec.intensity)  # float32, unrounded: the model input
+    patches = to_model_range_numpy(to_patches_numpy(resized, p))
+    return {"image": patches, "image_uint8": to_uint8(resized), "mask": mask, "label": int(item.label),
             "defect_type": item.defect_type, "path": item.path}
 
 

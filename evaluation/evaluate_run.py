@@ -31,7 +31,7 @@ import numpy as np
 
 from config import TrainConfig
 from data.files import find_category
-from data.images import to_model_range_numpy
+from data.patches import stitch_patches
 from data.streams import iter_test_chunks, load_train_images
 from errors import ConfigError, DatasetError
 from evaluation import diagnostics as D
@@ -353,7 +353,7 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
                 else template.distances(chunk["image"]))
         if keep:
             for i in np.flatnonzero(chunk["label"] == 0)[:D.MAX_SPECIFICITY_IMAGES - len(good_inputs)]:
-                good_inputs.append(to_model_range_numpy(chunk["image_uint8"][i]))
+                good_inputs.append(stitch_patches(chunk["image"][i], size))  # the unrounded model input
                 good_reconstructions.append(out["reconstruction"][i])
         rec.append(out["reconstruction_error"])
         feat.append(out["feature_error"])

@@ -5,7 +5,8 @@ patterns (matches filtered to those extensions; a matched folder is searched lik
 explicitly is always tried, whatever its extension. The same file reached twice is scored once.
 
 Each image goes through the test-time pipeline of data/streams.py: read_image (any PNG/JPEG/BMP, gray/RGB/RGBA,
-8/16 bit -> uint8 RGB), resize_uint8 to spec.image_size, the patch grid (objects: one patch = the whole image),
+8/16 bit -> uint8 RGB), prepare_image to spec.image_size (bilinear without antialiasing, float32, unrounded),
+the patch grid (objects: one patch = the whole image),
 x / 127.5 - 1. Scores come from evaluation.scoring.Scorer (eq. 7-9; textures: max over patches), or with a map
 image score (image_score map_max / map_topk) from the smoothed anomaly map as evaluate.py computes them
 (evaluation/image_scores.py); the threshold is then chosen on the held-out images scored the same way.

@@ -10,15 +10,17 @@ from data.augment import (angles_to_projective_transforms, max_crop_for_angle, r
 
 def test_rotate_90_is_counterclockwise_rot90():
     img = np.arange(5 * 5 * 2, dtype=np.uint8).reshape(5, 5, 2)
-    np.testing.assert_array_equal(rotate(img, math.pi / 2).numpy(), np.rot90(img, k=1))
-    np.testing.assert_array_equal(rotate(img, -math.pi / 2).numpy(), np.rot90(img, k=-1))
+    np.testing.assert_array_equal(rotate(img, math.pi / 2, "NEAREST").numpy(), np.rot90(img, k=1))
+    np.testing.assert_array_equal(rotate(img, -math.pi / 2, "NEAREST").numpy(), np.rot90(img, k=-1))
     even = np.arange(16, dtype=np.float32).reshape(4, 4, 1)
-    np.testing.assert_array_equal(rotate(even, math.pi / 2).numpy(), np.rot90(even, k=1))
+    np.testing.assert_array_equal(rotate(even, math.pi / 2, "NEAREST").numpy(), np.rot90(even, k=1))
+    # bilinear (the default) on floats: the same up to float rounding of cos(pi / 2)
+    np.testing.assert_allclose(rotate(even, math.pi / 2).numpy(), np.rot90(even, k=1), atol=1e-5)
 
 
 def test_rotate_batch_with_per_image_angles():
     img = np.arange(36, dtype=np.float32).reshape(6, 6, 1)
-    out = rotate(np.stack([img, img]), [0.0, math.pi]).numpy()
+    out = rotate(np.stack([img, img]), [0.0, math.pi], "NEAREST").numpy()
     np.testing.assert_array_equal(out[0], img)
     np.testing.assert_array_equal(out[1], np.rot90(img, k=2))
 
@@ -87,6 +89,33 @@ def test_seeded_augmentation_is_reproducible():
 
 
 def test_rotate_inside_tf_function():
-    f = tf.function(lambda x, a: rotate(x, a))
+    f = tf.function(lambda x, a: rotate(x, a, "NEAREST"))
     img = tf.reshape(tf.range(9, dtype=tf.float32), [3, 3, 1])
     np.testing.assert_array_equal(f(img, tf.constant(math.pi / 2)).numpy(), np.rot90(img.numpy(), 1))
+
+
+def test_defaults_are_the_authors_rotation_and_the_configs():
+    import inspect
+
+    from config import TrainConfig
+    from data.streams import train_dataset
+    defaults = TrainConfig()
+    assert (defaults.rotation_interpolation, defaults.rotation_fill) == ("BILINEAR", "NEAREST")
+    for fn in (rotate, rotated_crops, random_rotated_crop, random_rotation, train_dataset):
+        params = inspect.signature(fn).parameters
+        assert params["interpolation"].default == defaults.rotation_interpolation, fn.__name__
+        assert params["fill_mode"].default == defaults.rotation_fill, fn.__name__
+
+
+def test_float_rotation_keeps_the_mean_and_uint8_would_truncate():
+    # A horizontal ramp is point-symmetric about the centre, and so are bilinear rotation about the centre and
+    # the NEAREST fill (clamped coordinates): every rotation keeps its mean exactly (up to float rounding).
+    ramp = np.tile(np.arange(64, dtype=np.float32) * 3.0 + 20.0, (64, 1))[None, :, :, None].repeat(8, axis=0)
+    out = random_rotation(ramp, 45.0, seed=[5, 6]).numpy()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), ramp.mean(), atol=1e-3)
+    assert np.abs(out - ramp).max() > 10  # really rotated
+    # the same rotation of the uint8 image truncates the interpolated values: darker on average
+    truncated = random_rotation(ramp.astype(np.uint8), 45.0, seed=[5, 6]).numpy()
+    assert truncated.dtype == np.uint8
+    assert ramp.mean() - truncated.astype(np.float64).mean() > 0.2

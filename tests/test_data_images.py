@@ -3,8 +3,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from data.images import (TARGET_MEAN, TARGET_STD, prepare_image, read_image, read_mask, resize_mask, resize_uint8,
-                         standardize_intensity, to_model_range)
+from data.images import (TARGET_MEAN, TARGET_STD, prepare_image, read_image, read_mask, resize_image, resize_mask,
+                         standardize_intensity, to_model_range, to_uint8)
 from errors import DatasetError
 from tests.fixtures_images import pattern, save_image
 
@@ -73,14 +73,28 @@ def test_read_mask_nonzero_is_defect(tmp_path):
     assert read_mask(str(tmp_path / "rgb_mask.png")).sum() == 1
 
 
-def test_resize_uint8_matches_tf_antialiased_bilinear():
+def test_prepare_image_is_the_unrounded_bilinear_resize_without_antialiasing():
     img = pattern(50, 70, seed=2)
-    out = resize_uint8(img, 32)
-    ref = tf.image.resize(tf.cast(img, tf.float32), (32, 32), method="bilinear", antialias=True).numpy()
-    assert out.dtype == np.uint8 and out.shape == (32, 32, 3)
-    np.testing.assert_array_equal(out, np.clip(np.rint(ref), 0, 255).astype(np.uint8))
-    # a constant image stays constant (no dark border from the filter)
-    assert np.all(resize_uint8(np.full((40, 30, 3), 200, np.uint8), 16) == 200)
+    out = prepare_image(img, 32)
+    ref = tf.image.resize(tf.cast(img, tf.float32), (32, 32), method="bilinear", antialias=False).numpy()
+    assert out.dtype == np.float32 and out.shape == (32, 32, 3)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(resize_image(img, 32), ref)
+    # not rounded: the interpolated values keep their fractions
+    assert np.mean(out != np.rint(out)) > 0.5
+    # and not antialiased: the antialiased filter gives other values
+    antialiased = tf.image.resize(tf.cast(img, tf.float32), (32, 32), method="bilinear", antialias=True).numpy()
+    assert np.abs(out - antialiased).mean() > 1.0
+    # a constant image stays constant (no dark border)
+    assert np.all(prepare_image(np.full((40, 30, 3), 200, np.uint8), 16) == 200.0)
+
+
+def test_resize_keeps_a_half_level():
+    # two columns 100 and 101 shrunk to one: exactly 100.5, which rounding to uint8 would turn into 100 or 101
+    img = np.zeros((2, 2, 3), np.uint8)
+    img[:, 0], img[:, 1] = 100, 101
+    assert prepare_image(img, 1)[0, 0, 0] == 100.5
+    assert to_uint8(prepare_image(img, 1))[0, 0, 0] in (100, 101)  # the display copy is rounded
 
 
 def test_resize_mask_threshold_half():
@@ -90,8 +104,18 @@ def test_resize_mask_threshold_half():
     assert out.dtype == np.float32 and set(np.unique(out)) <= {0.0, 1.0}
     np.testing.assert_array_equal(out, np.repeat([[1, 1, 0, 0]], 4, axis=0))
     tiny = np.zeros((8, 8), bool)
-    tiny[0, 0] = True  # 1/4 of an output pixel: below half, dropped
+    tiny[0, 0] = True  # 8 -> 4: output pixel (0, 0) samples the point between source pixels 0 and 1: 0.25
     assert resize_mask(tiny, 4).sum() == 0
+
+
+def test_resize_mask_samples_like_the_image():
+    # 9 -> 3 without antialiasing: output pixel k samples source pixel 3k + 1 exactly, so only the centre pixel
+    # of each 3x3 block decides (the antialiased filter would weigh the whole block and drop these)
+    mask = np.zeros((9, 9), bool)
+    mask[1, 1] = mask[4, 7] = True
+    np.testing.assert_array_equal(resize_mask(mask, 3), [[1, 0, 0], [0, 0, 1], [0, 0, 0]])
+    image = np.where(mask[..., None], 255, 0).astype(np.uint8).repeat(3, axis=2)
+    np.testing.assert_array_equal(prepare_image(image, 3)[..., 0] >= 127.5, resize_mask(mask, 3) == 1)
 
 
 def test_to_model_range():
@@ -106,7 +130,7 @@ def test_standardize_intensity_removes_brightness_and_contrast():
     dark = np.clip(np.rint(60 + 15 * base), 0, 255).astype(np.uint8)    # dim, low contrast
     bright = np.clip(np.rint(170 + 30 * base), 0, 255).astype(np.uint8)  # the same pattern, brighter and stronger
     a, b = standardize_intensity(dark), standardize_intensity(bright)
-    assert a.dtype == np.uint8 and a.shape == dark.shape
+    assert a.dtype == np.float32 and a.shape == dark.shape
     for out in (a, b):
         assert abs(out.astype(float).mean() - TARGET_MEAN) < 1.0 and abs(out.astype(float).std() - TARGET_STD) < 1.0
     # the same pattern under other lighting comes out (almost) the same; the raw images differ by ~110 levels
@@ -114,16 +138,25 @@ def test_standardize_intensity_removes_brightness_and_contrast():
     assert np.abs(dark.astype(int) - bright.astype(int)).mean() > 100
     # by hand on a tiny image: values 10, 20, 30, 40 (mean 25, std sqrt(125))
     tiny = np.array([[[10], [20]], [[30], [40]]], np.uint8)
-    expected = np.rint((np.array([10, 20, 30, 40]) - 25) * TARGET_STD / np.sqrt(125) + TARGET_MEAN)
-    np.testing.assert_array_equal(standardize_intensity(tiny).ravel(), expected)
+    expected = (np.array([10, 20, 30, 40]) - 25) * TARGET_STD / np.sqrt(125) + TARGET_MEAN  # not rounded
+    np.testing.assert_allclose(standardize_intensity(tiny).ravel(), expected, rtol=1e-6)
+    assert np.all(np.abs(expected - np.rint(expected)) > 0.1)
+    # float input (a resized image) works the same; out-of-range values are clipped to [0, 255]
+    np.testing.assert_allclose(standardize_intensity(tiny.astype(np.float32) + 0.25).ravel(), expected, rtol=1e-6)
+    spike = np.zeros((10, 10, 1), np.float32)
+    spike[3, 4] = 255.0  # 12.6 standard deviations above the mean: 128 + 12.6 * 40 > 255
+    assert standardize_intensity(spike).max() == 255.0
     # a flat image has no contrast to scale: it becomes flat TARGET_MEAN
     assert np.all(standardize_intensity(np.full((5, 5, 3), 200, np.uint8)) == TARGET_MEAN)
 
 
 def test_prepare_image():
     img = pattern(50, 70, seed=2)
-    np.testing.assert_array_equal(prepare_image(img, 32), resize_uint8(img, 32))
-    np.testing.assert_array_equal(prepare_image(img, 32, "per_image"), standardize_intensity(resize_uint8(img, 32)))
+    np.testing.assert_array_equal(prepare_image(img, 32), resize_image(img, 32))
+    per_image = prepare_image(img, 32, "per_image")
+    assert per_image.dtype == np.float32
+    np.testing.assert_array_equal(per_image, standardize_intensity(resize_image(img, 32)))
+    assert abs(per_image.mean() - TARGET_MEAN) < 0.01 and np.mean(per_image != np.rint(per_image)) > 0.5
     with pytest.raises(ValueError, match="intensity"):
         prepare_image(img, 32, "global")
 
@@ -136,3 +169,6 @@ def test_model_range_numpy_matches_the_graph_version_and_inverts():
     np.testing.assert_array_equal(x, to_model_range(u8).numpy())
     np.testing.assert_array_equal(from_model_range_numpy(x), u8)
     np.testing.assert_array_equal(from_model_range_numpy(np.array([-1.5, 1.5])), [0, 255])  # clipped
+    floats = np.array([0.25, 100.5, 254.75], np.float32)  # resized images are floats: same formula, not rounded
+    np.testing.assert_array_equal(to_model_range_numpy(floats), floats / 127.5 - 1.0)
+    np.testing.assert_array_equal(to_model_range(floats).numpy(), to_model_range_numpy(floats))

@@ -8,9 +8,9 @@ import pytest
 
 from data.categories import category_spec
 from data.files import find_category
-from data.images import read_image, read_mask
+from data.images import prepare_image, read_image, read_mask, to_uint8
 from data.patches import stitch_patches
-from data.streams import iter_test_samples, load_train_images, train_dataset
+from data.streams import GrayAsRGB, iter_test_samples, load_train_images, train_dataset
 
 SHARED = Path(os.environ.get("CBIGAN_SHARED_DATA") or Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
 BOTTLE = SHARED / "mvtec-ad" / "bottle"
@@ -49,7 +49,10 @@ def test_bottle_object_streams():
     files = find_category(str(SHARED / "mvtec-ad"), "bottle")
     files.train_paths = files.train_paths[:16]
     images = load_train_images(spec, files)
-    assert images.shape == (16, 128, 128, 3)
+    assert images.shape == (16, 128, 128, 3) and images.dtype == np.float32
+    import tensorflow as tf
+    raw = read_image(files.train_paths[0]).astype(np.float32)
+    np.testing.assert_array_equal(images[0], tf.image.resize(raw, (128, 128), antialias=False).numpy())
     batch = next(iter(train_dataset(spec, images, 8, seed=0))).numpy()
     assert batch.shape == (8, 128, 128, 3) and -1 <= batch.min() < batch.max() <= 1
     files.test_items = files.test_items[18:22]  # last good ones and first broken_large ones
@@ -67,13 +70,18 @@ def test_magnetic_tile_texture_streams():
     files.train_paths = files.train_paths[:8]
     images = load_train_images(spec, files)
     assert images.shape == (8, 512, 512, 3)
+    # gray tiles stay exactly gray through the float resize: stored as one float32 channel (1 MB per image)
+    assert isinstance(images, GrayAsRGB) and images.compact.dtype == np.float32
+    assert images.compact.nbytes == 8 * 512 * 512 * 4
     batch = next(iter(train_dataset(spec, images, 16, seed=0))).numpy()
     assert batch.shape == (16, 64, 64, 3) and -1 <= batch.min() <= batch.max() <= 1
     defects = [t for t in files.test_items if t.label][:3]
     files.test_items = defects
     for item, s in zip(defects, iter_test_samples(spec, files)):
         assert s["image"].shape == (64, 64, 64, 3) and s["mask"].shape == (512, 512)
-        np.testing.assert_allclose(stitch_patches(s["image"], 512), s["image_uint8"] / 127.5 - 1, atol=1e-6)
+        resized = prepare_image(read_image(item.path), 512)
+        np.testing.assert_allclose(stitch_patches(s["image"], 512), resized / 127.5 - 1, atol=1e-6)
+        np.testing.assert_array_equal(s["image_uint8"], to_uint8(resized))
         raw = read_mask(item.mask_path)
         assert raw.any() and s["mask"].any()
         # the resized mask covers about the same fraction of the image as the original

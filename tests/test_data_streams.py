@@ -3,12 +3,12 @@ import pytest
 
 from data.categories import category_spec
 from data.files import find_category
-from data.images import read_image, resize_uint8
+from data.images import prepare_image, read_image, resize_image, to_uint8
 from data.patches import stitch_patches
 from data.streams import (GrayAsRGB, iter_test_chunks, iter_test_samples, load_train_images, test_arrays,
                           test_dataset, train_dataset)
 from errors import DatasetError
-from tests.fixtures_images import make_category, save_mask
+from tests.fixtures_images import make_category, save_image, save_mask
 
 
 def _first_batches(ds, k):
@@ -24,9 +24,10 @@ def widget(tmp_path):
 def test_load_train_images_mixed_formats(widget):
     spec = category_spec("widget", image_size=64)
     images = load_train_images(spec, widget)
-    assert images.shape == (6, 64, 64, 3) and images.dtype == np.uint8
+    assert images.shape == (6, 64, 64, 3) and images.dtype == np.float32
     assert not isinstance(images, GrayAsRGB)  # the tree has colour images
-    np.testing.assert_array_equal(images[0], resize_uint8(read_image(widget.train_paths[0]), 64))
+    np.testing.assert_array_equal(images[0], resize_image(read_image(widget.train_paths[0]), 64))
+    assert np.mean(images != np.rint(images)) > 0.5  # stored unrounded
 
 
 def test_intensity_mode_reaches_train_and_test_images(widget):
@@ -34,10 +35,11 @@ def test_intensity_mode_reaches_train_and_test_images(widget):
     from data.streams import iter_test_samples
     spec = category_spec("widget", image_size=64, intensity="per_image")
     images = load_train_images(spec, widget)
-    np.testing.assert_array_equal(images[0], standardize_intensity(resize_uint8(read_image(widget.train_paths[0]), 64)))
+    assert images.dtype == np.float32
+    np.testing.assert_array_equal(images[0], standardize_intensity(resize_image(read_image(widget.train_paths[0]), 64)))
     sample = next(iter_test_samples(spec, widget))
-    expected = standardize_intensity(resize_uint8(read_image(sample["path"]), 64))
-    np.testing.assert_array_equal(sample["image_uint8"], expected)
+    expected = standardize_intensity(resize_image(read_image(sample["path"]), 64))
+    np.testing.assert_array_equal(sample["image_uint8"], to_uint8(expected))
     np.testing.assert_allclose(sample["image"][0], expected / 127.5 - 1.0, atol=1e-6)
 
 
@@ -47,7 +49,8 @@ def test_gray_training_set_is_stored_once(tmp_path):
     files = find_category(str(tmp_path), "g")
     images = load_train_images(spec, files)
     assert isinstance(images, GrayAsRGB) and images.shape == (4, 128, 128, 3)
-    assert images.compact.shape == (4, 128, 128, 1)
+    assert images.compact.shape == (4, 128, 128, 1) and images.compact.dtype == np.float32
+    assert images.compact.nbytes == 4 * 128 * 128 * 4  # one float32 channel
     np.testing.assert_array_equal(np.asarray(images)[..., 2], images.compact[..., 0])
     batch = next(iter(train_dataset(spec, images, 3, seed=1))).numpy()
     assert batch.shape == (3, 32, 32, 3)
@@ -92,7 +95,9 @@ def test_object_test_stream(widget):
     for s in samples:
         assert s["image"].shape == (1, 32, 32, 3) and s["image"].dtype == np.float32
         assert s["image_uint8"].shape == (32, 32, 3) and s["image_uint8"].dtype == np.uint8
-        np.testing.assert_allclose(s["image"][0], s["image_uint8"] / 127.5 - 1.0, atol=1e-6)
+        resized = prepare_image(read_image(s["path"]), 32)  # the model input is the unrounded resize
+        np.testing.assert_allclose(s["image"][0], resized / 127.5 - 1.0, atol=1e-6)
+        np.testing.assert_array_equal(s["image_uint8"], to_uint8(resized))  # the rounded copy is for pictures
         assert s["mask"].shape == (32, 32) and s["mask"].dtype == np.float32
         assert set(np.unique(s["mask"])) <= {0.0, 1.0}
         assert (s["mask"].sum() > 0) == (s["label"] == 1)  # fixture masks mark a rectangle in defects
@@ -105,13 +110,53 @@ def test_texture_test_stream_patches_stitch_back(widget):
     assert arrays["mask"].shape == (5, 64, 64) and arrays["label"].tolist() == [0, 0, 1, 1, 1]
     for i in range(5):
         stitched = stitch_patches(arrays["image"][i], 64)
-        np.testing.assert_allclose(stitched, arrays["image_uint8"][i] / 127.5 - 1.0, atol=1e-6)
+        resized = prepare_image(read_image(arrays["path"][i]), 64)
+        np.testing.assert_allclose(stitched, resized / 127.5 - 1.0, atol=1e-6)
     chunks = list(iter_test_chunks(spec, widget, chunk_size=2))
     assert [len(c["label"]) for c in chunks] == [2, 2, 1]
     np.testing.assert_array_equal(np.concatenate([c["image"] for c in chunks]), arrays["image"])
     elements = list(test_dataset(spec, widget).batch(2).as_numpy_iterator())
     assert elements[0]["image"].shape == (2, 4, 32, 32, 3) and elements[-1]["label"].tolist() == [1]
     assert elements[1]["defect_type"].tolist() == [b"crack", b"crack"]
+
+
+@pytest.mark.parametrize("kind", ["object", "texture"])
+def test_rotated_training_images_are_not_truncated(tmp_path, kind):
+    # Horizontal ramps (one per channel, different slopes): point-symmetric about the centre, as are the
+    # rotation about the centre and the NEAREST fill, so any rotation keeps each image's mean. Rotating uint8
+    # images truncated the bilinear mixes and made them darker.
+    from config import TrainConfig
+
+    make_category(str(tmp_path), "ramp", train=4, test={"good": 1}, sizes=((64, 64),), variants=(("png", "RGB"),))
+    files = find_category(str(tmp_path), "ramp")
+    x = np.arange(64, dtype=np.float64)
+    ramp = np.stack([np.tile(20 + 3 * x, (64, 1)), np.tile(230 - 2 * x, (64, 1)), np.tile(90 + x, (64, 1))], -1)
+    for path in files.train_paths:
+        save_image(path, ramp.astype(np.uint8))
+    if kind == "object":
+        spec = category_spec("ramp", image_size=64, rotate=True)
+    else:  # the rotated crops of a texture: the crop window is not centred, so compare with the ramp's value
+        spec = category_spec("ramp", type="texture", image_size=64, patch_size=32, rotate=True)
+    defaults = TrainConfig()
+    images = load_train_images(spec, files)
+    np.testing.assert_array_equal(images[0], ramp)  # same size: the resize is the identity
+    batch = next(iter(train_dataset(spec, images, 4, seed=0, interpolation=defaults.rotation_interpolation,
+                                    fill_mode=defaults.rotation_fill))).numpy()
+    levels = (batch.astype(np.float64) + 1.0) * 127.5
+    if kind == "object":
+        assert np.abs(levels - ramp).max() > 10  # really rotated
+        np.testing.assert_allclose(levels.mean(axis=(1, 2)), np.broadcast_to(ramp.mean(axis=(0, 1)), (4, 3)),
+                                   atol=1e-3)
+    else:
+        # inside the crop (no fill) the rotated ramp is again a linear function of the pixel position, which
+        # bilinear interpolation reproduces exactly: a plane fits every crop up to float rounding
+        yy, xx = np.mgrid[0:32, 0:32]
+        design = np.stack([np.ones(32 * 32), xx.ravel(), yy.ravel()], 1)
+        for crop in levels:
+            for c in range(3):
+                coef = np.linalg.lstsq(design, crop[..., c].ravel(), rcond=None)[0]
+                assert np.abs(design @ coef - crop[..., c].ravel()).max() < 1e-3
+        assert np.abs(levels - levels[:, :1, :1]).max() > 10
 
 
 def test_mask_size_mismatch_names_both_files(widget):

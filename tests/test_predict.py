@@ -55,8 +55,8 @@ def read_csv(path):
 
 
 def reference_scores(run_dir, paths, score_lambda=None, weights="ema"):
-    """Scores computed without inference/: read_image, resize_uint8, patches, [-1, 1], Scorer."""
-    from data.images import read_image, resize_uint8
+    """Scores computed without inference/: read_image, resize_image, patches, [-1, 1], Scorer."""
+    from data.images import read_image, resize_image
     from data.patches import to_patches_numpy
     from evaluation.scoring import Scorer
     from training.restore import restore_run
@@ -64,7 +64,7 @@ def reference_scores(run_dir, paths, score_lambda=None, weights="ema"):
     restored = restore_run(run_dir)
     spec = restored.spec
     lam = restored.config.score_lambda if score_lambda is None else score_lambda
-    inputs = np.stack([to_patches_numpy(resize_uint8(read_image(p), spec.image_size), spec.patch_size)
+    inputs = np.stack([to_patches_numpy(resize_image(read_image(p), spec.image_size), spec.patch_size)
                        for p in paths]).astype(np.float32) / 127.5 - 1.0
     scorer = Scorer(restored.model, weights=weights, feature_layer=restored.config.feature_layer)
     out = scorer.score_images(inputs, spec.image_size, lambdas=(lam,))
@@ -301,11 +301,11 @@ def test_predict_cli(object_run, inputs_tree, tmp_path):
 
 def test_preprocess_applies_the_runs_intensity_mode():
     from data.categories import category_spec
-    from data.images import resize_uint8, standardize_intensity
+    from data.images import resize_image, standardize_intensity
     from inference.predict_images import preprocess
     image = pattern(50, 40, seed=9)
-    for intensity, expected in (("none", resize_uint8(image, 64)),
-                                ("per_image", standardize_intensity(resize_uint8(image, 64)))):
+    for intensity, expected in (("none", resize_image(image, 64)),
+                                ("per_image", standardize_intensity(resize_image(image, 64)))):
         spec = category_spec("widget", type="texture", image_size=64, patch_size=32, intensity=intensity)
         inputs = preprocess(image, spec)
         assert inputs.shape == (4, 32, 32, 3)

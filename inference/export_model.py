@@ -2,8 +2,9 @@
 
 The SavedModel holds the encoder, generator and critic weights of the run and one tf.function,
 `serve(images)`, that does the whole test-time pipeline of predict.py in TensorFlow ops:
-  resize to image_size (tf.image.resize bilinear, antialias=True, then round and clip: data/images.resize_uint8),
-  the run's intensity mode (data/images.prepare_image),
+  resize to image_size (tf.image.resize bilinear, antialias=False, float32, not rounded: data/images.resize_image;
+  one ResizeBilinear op, no ScaleAndTranslate, which TFLite cannot convert), the run's intensity mode
+  (data/images.prepare_image),
   x / 127.5 - 1, the non-overlapping patch grid (data/patches.to_patches; one patch for objects), E, G,
   the critic features (config.feature_layer), eq. 7-9 per patch, max over patches, stitched per-pixel L1 maps.
   With a map image score (image_score map_max / map_topk, evaluation/image_scores.py) `score` is the max / top-k %
@@ -28,11 +29,12 @@ INFO_FILE = "export_info.json"
 
 
 def standardize_intensity_graph(images):
-    """data/images.standardize_intensity of a batch (N, H, W, C) of float32 values in [0, 255], as graph ops."""
+    """data/images.standardize_intensity of a batch (N, H, W, C) of float32 values in [0, 255], as graph ops
+    (clipped to [0, 255], not rounded)."""
     mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
     std = tf.math.reduce_std(images, axis=[1, 2, 3], keepdims=True)
     scale = tf.where(std > 1e-3, TARGET_STD / tf.maximum(std, 1e-3), 0.0)
-    return tf.clip_by_value(tf.round((images - mean) * scale + TARGET_MEAN), 0.0, 255.0)
+    return tf.clip_by_value((images - mean) * scale + TARGET_MEAN, 0.0, 255.0)
 
 
 class AnomalyModel(tf.Module):
@@ -62,8 +64,7 @@ class AnomalyModel(tf.Module):
     def _serve(self, images):
         s, p, lam = self._image_size, self._patch_size, self._score_lambda
         n_patches = (s // p) ** 2
-        resized = tf.image.resize(tf.cast(images, tf.float32), (s, s), method="bilinear", antialias=True)
-        x = tf.clip_by_value(tf.round(resized), 0.0, 255.0)                          # resize_uint8
+        x = tf.image.resize(tf.cast(images, tf.float32), (s, s), method="bilinear", antialias=False)  # resize_image
         if self._intensity == "per_image":
             x = standardize_intensity_graph(x)
         x = x / 127.5 - 1.0                                                             # [-1, 1]
@@ -109,7 +110,7 @@ Load with TensorFlow only (no code of the training repository is needed):
 
 Input  images: uint8 tensor [N, H, W, 3] (RGB; repeat gray images to 3 channels). Any H and W, the same for
        all images of one call (call once per size, or resize/pad yourself). The model resizes to
-       {info['image_size']}x{info['image_size']} (bilinear, antialiased, rounded to uint8 levels), scales to [-1, 1] and cuts
+       {info['image_size']}x{info['image_size']} (bilinear without antialiasing, float, not rounded), scales to [-1, 1] and cuts
        the patch grid itself. Large N uses proportionally more memory: pass batches.
 Output dict of tensors:
   score                 float32 [N]  {score};

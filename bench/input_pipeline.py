@@ -5,6 +5,8 @@
 
 Settings: "object" streams ../shared/data/mvtec-ad/bottle (128 px, rotation +-45 degrees);
 "texture" streams ../shared/data/magnetic-tile/magnetic_tile as a texture (image 512, patch 64, rotated crops).
+Both use a training run's default rotation (config.py's rotation_interpolation / rotation_fill: bilinear
+interpolation, NEAREST fill, as the authors), reported in the JSON line.
 Batch 32; `--warmup` batches are drawn first (pipeline start-up, autotuning), then `--batches` are timed.
 samples_per_s counts model input samples (images for objects, 64x64 patches for textures); the decode of the
 training set (done once per run) is reported separately as load_s. peak_rss_mb is ru_maxrss of the subprocess
@@ -34,9 +36,16 @@ def shared_data_dir() -> Path:
     return Path(env) if env else (REPO / ".." / "shared" / "data").resolve()
 
 
+def stored_bytes(images) -> int:
+    """Bytes of the training array as stored (the 1-channel base of a gray set)."""
+    compact = getattr(images, "compact", None)
+    return int((compact if compact is not None else images).nbytes)
+
+
 def run_setting(setting: str, batches: int, warmup: int, batch_size: int, seed: int) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(REPO))
+    from config import TrainConfig
     from data.categories import category_spec
     from data.files import find_category
     from data.streams import load_train_images, train_dataset
@@ -48,7 +57,9 @@ def run_setting(setting: str, batches: int, warmup: int, batch_size: int, seed: 
     t0 = time.perf_counter()
     images = load_train_images(spec, files, verbose=False)
     load_s = time.perf_counter() - t0
-    it = iter(train_dataset(spec, images, batch_size, seed))
+    defaults = TrainConfig()
+    it = iter(train_dataset(spec, images, batch_size, seed, interpolation=defaults.rotation_interpolation,
+                            fill_mode=defaults.rotation_fill))
     for _ in range(warmup):
         next(it)
     t0 = time.perf_counter()
@@ -61,7 +72,9 @@ def run_setting(setting: str, batches: int, warmup: int, batch_size: int, seed: 
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "batch_size": batch_size, "batches": batches, "warmup_batches": warmup,
             "train_images": len(files.train_paths), "image_size": spec.image_size, "patch_size": spec.patch_size,
-            "load_s": round(load_s, 2), "cpu_count": os.cpu_count()}
+            "rotation_interpolation": defaults.rotation_interpolation, "rotation_fill": defaults.rotation_fill,
+            "stored_mb": round(stored_bytes(images) / 2 ** 20, 1), "load_s": round(load_s, 2),
+            "cpu_count": os.cpu_count()}
 
 
 def main():

@@ -114,6 +114,7 @@ def test_tiny_run_writes_every_artifact_and_resumes(tmp_path, dataset):
 
 def test_monitoring_rows_per_lambda_equal_evaluate_and_best_on_test_survives_resume(tmp_path, dataset):
     from evaluation.evaluate_run import EvalSettings, evaluate_run
+    from training.monitor_log import SELECTING_PURPOSE
     from training.loop import train
     from training.restore import restore_run
 
@@ -124,7 +125,8 @@ def test_monitoring_rows_per_lambda_equal_evaluate_and_best_on_test_survives_res
         rows = list(csv.DictReader(handle))
     assert [(int(r["step"]), float(r["lambda"])) for r in rows] == [
         (step, lam) for step in (4, 8, 12) for lam in (0.1, 0.0, 1.0)]
-    assert all(r["weights"] == "ema" and "not for model selection" in r["purpose"] for r in rows)
+    # --keep_best_on_test: the rows select a checkpoint, and their purpose says so
+    assert all(r["weights"] == "ema" and r["purpose"] == SELECTING_PURPOSE for r in rows)
     # the monitored AUROC of the last step is what evaluate.py computes for that checkpoint, lambda by lambda
     summary = evaluate_run(config.run_dir, EvalSettings(), log=lambda *a: None)
     assert summary.step == 12

@@ -9,6 +9,7 @@ RUN ?=
 IMAGES ?=
 OUT ?=
 ARGS ?=
+RECIPE ?=
 ELPV_TYPE ?= mono
 DEMO_STEPS ?= 3000
 DEMO_RUN ?= runs/demo-elpv-$(ELPV_TYPE)
@@ -35,7 +36,7 @@ test: install
 
 train: install
 	@if [ -z "$(CATEGORY)" ]; then echo "make train: set CATEGORY, e.g. make train CATEGORY=carpet" >&2; exit 2; fi
-	$(PY) train.py --category=$(CATEGORY) --data_dir=$(DATA) $(if $(STEPS),--steps=$(STEPS)) $(if $(RUN),--run_dir=$(RUN)) $(ARGS)
+	$(PY) train.py --category=$(CATEGORY) --data_dir=$(DATA) $(if $(STEPS),--steps=$(STEPS)) $(if $(RUN),--run_dir=$(RUN)) $(if $(RECIPE),--recipe=$(RECIPE)) $(ARGS)
 
 evaluate: install
 	@if [ -z "$(RUN)" ]; then echo "make evaluate: set RUN, e.g. make evaluate RUN=runs/bottle-..." >&2; exit 2; fi

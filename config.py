@@ -27,6 +27,17 @@ PROTOCOL_SETTINGS = {
                 "keep_best_on_test": True, "threshold_holdout": 0.0},
 }
 PROTOCOLS = tuple(PROTOCOL_SETTINGS)
+
+# --recipe: how the model is trained. "paper" (default): the paper's settings (the defaults of the fields
+# below). "fast": a CPU-budget recipe (docs/RESULTS.md, "Time to quality"): the same networks, losses and score,
+# with more G/E updates per CPU-second, a conventional Adam for G/E, an autoencoder warm start and a shorter EMA.
+# Like the protocol, each value is set unless its flag is given; where both set a field, the protocol wins.
+RECIPE_SETTINGS = {
+    "paper": {},
+    "fast": {"d_iter": 1, "batch_size": 16, "lr": 1e-3, "critic_lr": 1e-4, "ge_beta1": 0.5, "ge_beta2": 0.999,
+             "alpha_start": 1.0, "alpha_warmup_steps": 1000, "alpha": 0.1, "ema_decay": 0.99},
+}
+RECIPES = tuple(RECIPE_SETTINGS)
 # What evaluate.py, predict.py and export.py score by default for a run of each protocol: (checkpoint, weights).
 PROTOCOL_SCORING = {"fair": ("latest", "ema"), "authors": ("best_on_test", "last")}
 
@@ -85,7 +96,8 @@ class TrainConfig:
     # scoring (eq. 7, 9)
     score_lambda: float = 0.1
     feature_layer: str = "first_conv"
-    # how results are measured (PROTOCOL_SETTINGS)
+    # how the model is trained (RECIPE_SETTINGS) and how results are measured (PROTOCOL_SETTINGS)
+    recipe: str = "paper"
     protocol: str = "fair"
     # bookkeeping
     seed: int = 42
@@ -120,6 +132,7 @@ class TrainConfig:
         need(self.d_iter >= 0, "d_iter", f"must be >= 0 (0: critic and G/E updated on every batch), got "
              f"{self.d_iter}; to train without the critic use --skip_critic")
         need(self.ema_every >= 0, "ema_every", f"must be >= 0, got {self.ema_every}")
+        need(self.recipe in RECIPES, "recipe", f"must be one of {RECIPES}, got {self.recipe!r}")
         need(self.protocol in PROTOCOLS, "protocol", f"must be one of {PROTOCOLS}, got {self.protocol!r}")
         if self.protocol == "authors":
             need(self.keep_best_on_test and self.monitor_every > 0, "protocol",
@@ -153,11 +166,14 @@ class TrainConfig:
             return float(self.alpha_start)
         return float(self.alpha)
 
-    def with_protocol(self, explicit_flags=()):
-        """(config, applied): the protocol's settings (PROTOCOL_SETTINGS) applied to every field whose flag was
-        not given explicitly; applied = {field: value} of what the protocol set."""
-        applied = {name: value for name, value in PROTOCOL_SETTINGS[self.protocol].items()
+    def with_presets(self, explicit_flags=()):
+        """(config, applied): the settings of the recipe (RECIPE_SETTINGS) and then of the protocol
+        (PROTOCOL_SETTINGS) applied to every field whose flag was not given explicitly; applied = {field: value}
+        of what they set (recorded in config.json)."""
+        applied = {name: value for name, value in RECIPE_SETTINGS[self.recipe].items()
                    if name not in explicit_flags}
+        applied.update({name: value for name, value in PROTOCOL_SETTINGS[self.protocol].items()
+                        if name not in explicit_flags})
         return dataclasses.replace(self, **applied), applied
 
     def to_dict(self):

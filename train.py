@@ -41,6 +41,11 @@ flags.DEFINE_boolean("ema_warmup", DEFAULTS.ema_warmup, "EMA decay min(decay, (1
                      "averages do not carry the random initialisation.")
 flags.DEFINE_integer("ema_every", DEFAULTS.ema_every, "0: update the EMA after each generator/encoder update; N: "
                      "after every N-th batch, the first time a copy (the authors' schedule: 10, no warm-up).")
+flags.DEFINE_enum("recipe", DEFAULTS.recipe, ["paper", "fast"],
+                  "Training recipe. paper: the paper's settings. fast: a CPU-budget recipe (same networks, losses "
+                  "and score): d_iter 1, batch 16, G/E Adam lr 1e-3 betas (0.5, 0.999), critic lr 1e-4, alpha 1 for "
+                  "the first 1,000 batches then 0.1, EMA decay 0.99 (docs/RESULTS.md). Flags given explicitly "
+                  "override the recipe's values; config.json records what it set.")
 flags.DEFINE_enum("protocol", DEFAULTS.protocol, ["fair", "authors"],
                   "How results are measured. fair: final checkpoint, EMA weights, no test-set selection. authors: "
                   "as the authors' code produced the paper's tables: EMA every 10 batches without warm-up, test "
@@ -106,14 +111,14 @@ def main(argv):
                           "to resume")
     config = TrainConfig(**{name: FLAGS[name].value for name in CONFIG_FLAGS if name in FLAGS})
     explicit = [name for name in CONFIG_FLAGS if name in FLAGS and FLAGS[name].present]
-    config, protocol_settings = config.with_protocol(explicit)
+    config, preset_settings = config.with_presets(explicit)
     if config.keep_best_on_test and not config.monitor_every:
         raise ConfigError("--keep_best_on_test needs --monitor_every=N (test-set monitoring)")
     if not resuming:
         check_inputs_before_loading_tensorflow(config)
     cli.import_tensorflow_quietly()
     from training.loop import train
-    train(config, explicit, protocol_settings=protocol_settings)
+    train(config, explicit, preset_settings=preset_settings)
 
 
 def check_inputs_before_loading_tensorflow(config):

@@ -242,3 +242,70 @@ def test_a_few_steps_on_real_bottle(tmp_path):
     saved = json.loads(Path(config.run_dir, "config.json").read_text())
     assert saved["dataset"]["train_images"] + saved["dataset"]["threshold_holdout_images"] == 209
     assert saved["dataset"]["test_images"] == 83 and saved["dataset"]["model_input_size"] == 128
+
+
+TINY_FLAGS = ["--channels=1", "--latent_size=8", "--image_size=32", "--log_every=4", "--preview_every=0"]
+
+
+def test_fast_recipe_sets_its_values_and_explicit_flags_win(tmp_path, dataset):
+    from config import RECIPE_SETTINGS
+    from training.restore import restore_run
+
+    run_dir = tmp_path / "fast"
+    result = run_script(["--category=widget", f"--data_dir={dataset}", f"--run_dir={run_dir}", "--recipe=fast",
+                         "--steps=24", "--batch_size=4", "--alpha_warmup_steps=8", "--threshold_holdout=0"]
+                        + TINY_FLAGS)
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((run_dir / "config.json").read_text())
+    config = saved["config"]
+    assert config["recipe"] == "fast" and config["protocol"] == "fair"
+    expected = dict(RECIPE_SETTINGS["fast"], batch_size=4, alpha_warmup_steps=8)  # the two explicit flags win
+    assert {name: config[name] for name in expected} == expected
+    assert saved["preset_settings"] == {k: v for k, v in RECIPE_SETTINGS["fast"].items()
+                                        if k not in ("batch_size", "alpha_warmup_steps")}
+    restored = restore_run(str(run_dir))
+    model = restored.model
+    # d_iter 1: 12 critic and 12 G/E updates in 24 batches; the recipe's learning rates and betas are in use
+    assert int(model.critic_optimizer.iterations.numpy()) == 12
+    assert int(model.ge_optimizer.iterations.numpy()) == 12
+    assert float(model.ge_optimizer.learning_rate.numpy()) == pytest.approx(1e-3)
+    assert float(model.critic_optimizer.learning_rate.numpy()) == pytest.approx(1e-4)
+    assert (model.ge_optimizer.beta_1, model.ge_optimizer.beta_2) == (0.5, 0.999)
+    # past the warm start (8 batches) alpha is the recipe's 0.1: G/E total = 0.9 adversarial + 0.1 consistency
+    last = read_log(str(run_dir))[-1]
+    assert int(last["step"]) == 24
+    assert float(last["generator_encoder_total"]) == pytest.approx(
+        0.9 * float(last["adversarial_loss"]) + 0.1 * float(last["consistency_loss"]), rel=1e-3)
+
+
+def test_authors_protocol_end_to_end(tmp_path, dataset):
+    """--protocol=authors: its settings in config.json, monitoring rows that select, the best-on-test checkpoint
+    at the first step with the highest monitored AUROC, and evaluate.py scoring that checkpoint's last weights."""
+    from evaluation.evaluate_run import EvalSettings, evaluate_run
+    from training.monitor_log import SELECTING_PURPOSE
+
+    run_dir = tmp_path / "authors"
+    result = run_script(["--category=widget", f"--data_dir={dataset}", f"--run_dir={run_dir}",
+                         "--protocol=authors", "--monitor_every=4", "--steps=12", "--batch_size=4", "--d_iter=2"]
+                        + TINY_FLAGS)
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((run_dir / "config.json").read_text())
+    config = saved["config"]
+    assert (config["protocol"], config["ema_every"], config["ema_warmup"], config["ema_decay"],
+            config["keep_best_on_test"], config["threshold_holdout"], config["monitor_every"]) == (
+        "authors", 10, False, 0.999, True, 0.0, 4)  # --monitor_every given explicitly wins over the 1,000
+    assert "monitor_every" not in saved["preset_settings"] and saved["preset_settings"]["ema_every"] == 10
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if float(r["lambda"]) == 0.1]
+    assert [int(r["step"]) for r in rows] == [4, 8, 12]
+    assert all(r["purpose"] == SELECTING_PURPOSE for r in rows)
+    aurocs = [float(r["image_auroc"]) for r in rows]
+    best_step = [4, 8, 12][aurocs.index(max(aurocs))]
+    best = sorted((run_dir / "checkpoints_best_on_test").glob("ckpt-*.index"))
+    assert [p.name for p in best] == [f"ckpt-{best_step}.index"]
+    assert not (run_dir / "holdout_scores.csv").exists()  # trained on all of train/good, as the authors
+
+    summary = evaluate_run(str(run_dir), EvalSettings(), log=lambda *a: None)
+    assert (summary.checkpoint, summary.weights, summary.step) == ("best_on_test", "last", best_step)
+    assert summary.eval_dir == str(run_dir / "eval")
+    assert {row["protocol"] for row in summary.metrics} == {"authors"}

@@ -72,9 +72,9 @@ def worker_run_dir(run_dir, strategy):
 
 
 class TrainingJob:
-    def __init__(self, config, explicit_flags=(), log=print, protocol_settings=None):
-        """protocol_settings: {field: value} that --protocol set (recorded in config.json; a resumed run keeps
-        the record of its first start)."""
+    def __init__(self, config, explicit_flags=(), log=print, preset_settings=None):
+        """preset_settings: {field: value} that --recipe and --protocol set (recorded in config.json as
+        "preset_settings"; a resumed run keeps the record of its first start)."""
         self.log = log
         # First: MultiWorkerMirroredStrategy must be created before TensorFlow runs anything.
         self.strategy = distributed.make_strategy(config.strategy)
@@ -99,9 +99,9 @@ class TrainingJob:
         self.run_dir = config.run_dir
         os.makedirs(self.run_dir, exist_ok=True)
         if self.resuming:
-            protocol_settings = TrainConfig.load(self.run_dir)[1].get("protocol_settings", {})
+            preset_settings = TrainConfig.load(self.run_dir)[1].get("preset_settings", {})
         record = run_folder.provenance(self.spec, self.files, len(self.train_paths), len(self.holdout_paths))
-        record["protocol_settings"] = dict(protocol_settings or {})
+        record["preset_settings"] = dict(preset_settings or {})
         config.save(self.run_dir, record)
         self.model = CBiGAN(config, self.spec.patch_size, strategy=self.strategy, precision=config.precision)
         if replicas > 1:
@@ -319,5 +319,5 @@ class TrainingJob:
                  f"  next:        python evaluate.py --run {self.run_dir}")
 
 
-def train(config, explicit_flags=(), log=print, protocol_settings=None):
-    return TrainingJob(config, explicit_flags, log, protocol_settings).run()
+def train(config, explicit_flags=(), log=print, preset_settings=None):
+    return TrainingJob(config, explicit_flags, log, preset_settings).run()

@@ -10,10 +10,11 @@ from absl import flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run", None, "A run folder (holds config.json) or a folder of run folders.")
-flags.DEFINE_enum("weights", "ema", ["ema", "last"], "E and G weights: the EMA copies (default) or the last "
-                  "trained ones.")
-flags.DEFINE_enum("checkpoint", "latest", ["latest", "best_on_test"], "Checkpoint: the latest, or the one kept "
-                  "by --keep_best_on_test (the authors' oracle protocol, selected on the test set).")
+flags.DEFINE_enum("weights", None, ["ema", "last"], "E and G weights: the EMA copies or the last trained ones "
+                  "(default: the run's protocol: ema for fair, last for authors).")
+flags.DEFINE_enum("checkpoint", None, ["latest", "best_on_test"], "Checkpoint: the latest, or the one kept by "
+                  "--keep_best_on_test, selected on the test set (default: the run's protocol: latest for fair, "
+                  "best_on_test for authors).")
 flags.DEFINE_string("data_dir", None, "Dataset root holding the category folder (default: the run's "
                     "config.json; needed when the dataset moved since training).")
 flags.DEFINE_string("lambdas", "", "Comma-separated lambdas of eq. 7 (default 0.1 plus 0.0, 0.1, ..., 1.0); the "

@@ -14,7 +14,8 @@ from inference.threshold import DEFAULT_QUANTILE
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run", None, "Run folder written by train.py.")
 flags.DEFINE_string("output", None, "Output folder (default <run>/predictions).")
-flags.DEFINE_enum("weights", "ema", ["ema", "last"], "E and G weights: the EMA copies or the last trained ones.")
+flags.DEFINE_enum("weights", None, ["ema", "last"], "E and G weights: the EMA copies or the last trained ones "
+                  "(default: the run's protocol: ema for fair, last for authors).")
 flags.DEFINE_float("score_lambda", None, "lambda of the anomaly score (eq. 7); default: the run's score_lambda.")
 flags.DEFINE_float("threshold", None, "Decision threshold on the score (score > threshold: anomalous); "
                    "default: --threshold_quantile of the run's held-out good scores.")
@@ -24,7 +25,8 @@ flags.DEFINE_boolean("heatmaps", False, "Also write a PNG per image with the ano
 flags.DEFINE_float("heatmap_vmax", 0.0, "Per-pixel error shown at full colour in heatmaps (0: each image's own "
                    "maximum; set a value to compare heatmaps across images).")
 flags.DEFINE_integer("batch_size", 32, "Images read and scored at a time.")
-flags.DEFINE_enum("checkpoint", "latest", ["latest", "best_on_test"], "Checkpoint to load.")
+flags.DEFINE_enum("checkpoint", None, ["latest", "best_on_test"], "Checkpoint to load (default: the run's "
+                  "protocol: latest for fair, best_on_test for authors).")
 flags.DEFINE_string("image_score", "paper", "Image score: paper (eq. 7 at --score_lambda; default), map_max (max "
                     "of the smoothed anomaly map) or map_topk (mean of its top --topk_percent %), as evaluate.py; "
                     "the held-out threshold is computed with the same score. See docs/PREDICT.md.")

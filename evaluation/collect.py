@@ -128,7 +128,8 @@ def evaluate_folder(folder, settings=None, force=False, results_dir=None, log=pr
                 results[metric].append({"method": method, "category": summary.category, "value": row[column]})
     results["auroc"].extend(_baseline_rows(evaluated, suffix))
     out_dir = results_dir or folder
-    csv_path, md_path = tables.write_results(results, out_dir, category_types)
+    protocols = {method: summary.protocol for summary, method in zip(evaluated, methods)}
+    csv_path, md_path = tables.write_results(results, out_dir, category_types, protocols)
     with open(md_path, "a") as handle:
         handle.write(_runs_section(evaluated, methods))
     curves_png = os.path.join(out_dir, "training_curves.png")
@@ -156,11 +157,12 @@ def _baseline_rows(evaluated, suffix=""):
 
 
 def _runs_section(evaluated, methods):
-    lines = ["", "## Runs", "", "| method | category | run folder | step | weights | checkpoint | feature layer | "
-             "lambda | image score | reconstruction specificity |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["", "## Runs", "", "| method | protocol | category | run folder | step | weights | checkpoint | "
+             "feature layer | lambda | image score | reconstruction specificity |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for summary, method in zip(evaluated, methods):
         specificity = ((summary.diagnostics or {}).get("reconstruction_specificity") or {}).get("ratio")
-        lines.append(f"| {method} | {summary.category} | {summary.run_dir} | {summary.step} | {summary.weights} | "
+        lines.append(f"| {method} | {summary.protocol} | {summary.category} | {summary.run_dir} | {summary.step} | {summary.weights} | "
                      f"{summary.checkpoint} | {summary.feature_layer} | "
                      f"{'-' if IS.is_map_score(summary.image_score) else f'{summary.default_lambda:g}'} | "
                      f"{summary.image_score_text()} | {'-' if specificity is None else f'{specificity:.3f}'} |")

@@ -29,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 
-from config import TrainConfig
+from config import TrainConfig, evaluation_protocol, scoring_defaults
 from data.files import find_category
 from data.patches import stitch_patches
 from data.streams import iter_test_chunks, load_train_images
@@ -67,8 +67,10 @@ class NoCheckpoint(ConfigError):
 
 @dataclasses.dataclass
 class EvalSettings:
-    weights: str = "ema"                 # "ema" (the EMA copies of E and G) or "last" (the trained weights)
-    checkpoint: str = "latest"           # "latest" or "best_on_test" (the authors' oracle protocol)
+    weights: Optional[str] = None        # "ema" (the EMA copies of E and G) or "last" (the trained weights)
+    checkpoint: Optional[str] = None     # "latest" or "best_on_test" (kept by --keep_best_on_test)
+    # None: what the run's --protocol scores (config.PROTOCOL_SCORING): fair -> latest/ema,
+    # authors -> best_on_test/last; for_run() fills them in per run
     data_dir: Optional[str] = None       # dataset root; None: the run's config (or its recorded provenance)
     lambdas: tuple = DEFAULT_LAMBDAS     # eq. 7 weights; the run's score_lambda is always added
     feature_layer: Optional[str] = None  # None: the run's config.feature_layer
@@ -81,9 +83,9 @@ class EvalSettings:
 
     def validate(self):
         from models.critic import FEATURE_LAYERS
-        if self.weights not in WEIGHTS:
+        if self.weights is not None and self.weights not in WEIGHTS:
             raise ConfigError(f"--weights must be one of {WEIGHTS}, got {self.weights!r}")
-        if self.checkpoint not in CHECKPOINTS:
+        if self.checkpoint is not None and self.checkpoint not in CHECKPOINTS:
             raise ConfigError(f"--checkpoint must be one of {CHECKPOINTS}, got {self.checkpoint!r}")
         if self.feature_layer is not None and self.feature_layer not in FEATURE_LAYERS:
             raise ConfigError(f"--feature_layer must be one of {FEATURE_LAYERS}, got {self.feature_layer!r}")
@@ -100,6 +102,11 @@ class EvalSettings:
             if not (0.0 <= float(lam) <= 1.0):
                 raise ConfigError(f"--lambdas: every lambda must be in [0, 1], got {lam}")
         return self
+
+    def for_run(self, config):
+        """These settings with weights and checkpoint filled in from the run's protocol where not given."""
+        checkpoint, weights = scoring_defaults(config, self.checkpoint, self.weights)
+        return dataclasses.replace(self, checkpoint=checkpoint, weights=weights)
 
 
 @dataclasses.dataclass
@@ -122,6 +129,11 @@ class EvalSummary:
     diagnostics: Optional[dict] = None  # diagnostics.json (evaluation/diagnostics.py)
     image_score: str = IS.DEFAULT_IMAGE_SCORE
     topk_percent: Optional[float] = None  # map_topk only
+
+    @property
+    def protocol(self):
+        """"authors" when the checkpoint was selected on the test set, else "fair" (config.evaluation_protocol)."""
+        return evaluation_protocol(self.checkpoint)
 
     def at_default(self):
         """The metrics row at the run's default lambda (config.score_lambda, 0.1 as in the paper); a map image
@@ -166,14 +178,18 @@ def resolve_lambdas(lambdas, default_lambda):
 
 
 def default_output_dir(run_dir, settings, config):
-    """<run>/eval for EMA weights of the latest checkpoint with the run's feature layer and the paper's image score;
-    other settings get a suffix so that their evaluations coexist: eval_last, eval_best_on_test, eval_joint,
-    eval_last_joint, eval_map_max, eval_last_map_topk, eval_map_topk5 (top 5 %), ..."""
+    """<run>/eval for the weights and checkpoint of the run's protocol (fair: EMA weights of the latest
+    checkpoint; authors: last weights of the best-on-test checkpoint) with the run's feature layer and the paper's
+    image score; other settings get a suffix so that their evaluations coexist: eval_last, eval_best_on_test,
+    eval_joint, eval_last_joint, eval_map_max, eval_last_map_topk, eval_map_topk5 (top 5 %), ... (an authors run:
+    eval_ema, eval_latest, ...)."""
+    default_checkpoint, default_weights = scoring_defaults(config)
+    checkpoint, weights = scoring_defaults(config, settings.checkpoint, settings.weights)
     name = "eval"
-    if settings.weights != "ema":
-        name += f"_{settings.weights}"
-    if settings.checkpoint != "latest":
-        name += f"_{settings.checkpoint}"
+    if weights != default_weights:
+        name += f"_{weights}"
+    if checkpoint != default_checkpoint:
+        name += f"_{checkpoint}"
     layer = settings.feature_layer or config.feature_layer
     if layer != config.feature_layer:
         name += f"_{layer}"
@@ -292,6 +308,7 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
     settings = (settings or EvalSettings()).validate()
     run_dir = os.fspath(run_dir)
     config, payload = TrainConfig.load(run_dir)
+    settings = settings.for_run(config)
     checkpoint_path = find_checkpoint(run_dir, settings.checkpoint)
     data_dir = resolve_data_dir(run_dir, config, payload, settings.data_dir)
     spec = spec_for(config)
@@ -409,6 +426,7 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
     rows = [{"lambda": None if lam is None else float(lam), "image_auroc": by_lambda[lam][0],
              "balanced_accuracy": by_lambda[lam][1], "threshold": by_lambda[lam][2], "pixel_auroc": pixel_auroc,
              "aupro": aupro, "weights": settings.weights, "checkpoint": settings.checkpoint, "step": step,
+             "protocol": evaluation_protocol(settings.checkpoint),
              "feature_layer": feature_layer, "image_score": image_score, "topk_percent": topk} for lam in keys]
     reports.write_metrics(os.path.join(eval_dir, METRICS_FILE), rows)
     diagnostics = {"template_auroc": (D.template_auroc(labels, np.concatenate(template_distances))
@@ -481,6 +499,7 @@ def load_evaluation(run_dir, settings=None):
     """The EvalSummary of an existing evaluation made with the same settings and checkpoint, else None."""
     settings = (settings or EvalSettings()).validate()
     config, _ = TrainConfig.load(run_dir)
+    settings = settings.for_run(config)
     eval_dir = settings.output or default_output_dir(run_dir, settings, config)
     settings_path = os.path.join(eval_dir, SETTINGS_FILE)
     metrics_path = os.path.join(eval_dir, METRICS_FILE)
@@ -526,6 +545,11 @@ def format_summary(summary):
     lines = [f"{summary.run_dir}: {summary.category} ({summary.category_type}), {summary.weights} weights of step "
              f"{summary.step}, feature layer {summary.feature_layer}; {summary.n_images} test images "
              f"({n_good} good, {summary.n_anomalous} anomalous)"]
+    if summary.protocol == "authors":
+        lines.append(f"  protocol authors: the {summary.checkpoint} checkpoint, selected on the test set as the authors' "
+                     "code did (optimistic: not an estimate for new images)")
+    else:
+        lines.append(f"  protocol fair: the {summary.checkpoint} checkpoint, no selection on the test set")
     map_score = IS.is_map_score(summary.image_score)
     where = (f"image score {summary.image_score_text()} (smoothed anomaly map; lambda does not enter it)" if map_score
              else f"image score {summary.image_score_text()}, lambda {summary.default_lambda:g}")

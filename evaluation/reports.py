@@ -7,7 +7,9 @@ scores.csv      one row per test image, in the stable test order of data/files.p
                 over the patches of eq. 7 (so it is not eq. 7 of the two maxima). With a map image score
                 (evaluation/image_scores.py) a last column score_<image score> (e.g. score_map_max) holds it.
 metrics.csv     one row per lambda, ascending: lambda, image_auroc, balanced_accuracy, threshold, pixel_auroc,
-                aupro, weights, checkpoint, step, feature_layer, image_score (paper), topk_percent (empty).
+                aupro, weights, checkpoint, step, feature_layer, image_score (paper), topk_percent (empty),
+                protocol (fair: the latest checkpoint; authors: the best-on-test checkpoint, selected on the
+                test set, as the authors' code did: optimistic).
                 Pixel metrics do not depend on lambda (the anomaly map is the per-pixel L1 error) and repeat on
                 every row; empty without masks. A map image score (map_max, map_topk with its topk_percent) does
                 not depend on lambda either: one row, lambda empty.
@@ -24,7 +26,7 @@ import numpy as np
 
 SCORE_FIELDS = ("path", "defect_type", "label", "reconstruction_error", "feature_error")
 METRIC_FIELDS = ("lambda", "image_auroc", "balanced_accuracy", "threshold", "pixel_auroc", "aupro", "weights",
-                 "checkpoint", "step", "feature_layer", "image_score", "topk_percent")
+                 "checkpoint", "step", "feature_layer", "image_score", "topk_percent", "protocol")
 PER_DEFECT_FIELDS = ("lambda", "defect_type", "n", "auroc")
 
 
@@ -96,7 +98,7 @@ def _float_or_none(text):
 
 def read_metrics(path):
     """metrics.csv back as a list of dicts (floats for the metric columns, None for empty cells; image_score
-    'paper' in files written before it existed)."""
+    'paper' and protocol from the checkpoint in files written before they existed)."""
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
@@ -104,6 +106,7 @@ def read_metrics(path):
                      "topk_percent"):
             row[name] = _float_or_none(row.get(name))
         row["image_score"] = row.get("image_score") or "paper"
+        row["protocol"] = row.get("protocol") or ("authors" if row.get("checkpoint") == "best_on_test" else "fair")
         row["step"] = int(row["step"]) if row.get("step") not in ("", None) else None
     return rows
 

@@ -19,7 +19,11 @@ A table has one row per method and one column per category, grouped like the pap
   they compare with ours; the published full-table means are quoted in the markdown footnote. Paper rows are
   left out when no paper category is a column.
 
-`write_results` writes results.csv (wide form: metric, method, then the columns above; full precision) and
+- Every row names its protocol (column "protocol" after the method): "fair" (the final checkpoint, no
+  selection on the test set) or "authors" (the checkpoint with the best test AUROC during training, as the
+  authors' code chose it: optimistic). The paper's rows are "authors": that is how their numbers were measured.
+
+`write_results` writes results.csv (wide form: metric, method, protocol, then the columns above; full precision) and
 results.md (one table per metric; ours with 3 decimals, the paper's published values with their 2 and the
 paper rows' recomputed means with 3).
 """
@@ -191,21 +195,31 @@ def build_results_table(results, metric: str, category_types: dict[str, str] | N
 # ---------------------------------------------------------------------------------------------- output
 
 
+PAPER_PROTOCOL = "authors"  # the paper's numbers: best-on-test checkpoint (the authors' train.py / score.py)
+
+
+def protocol_of(label, protocols=None) -> str:
+    """The protocol of a table row: "authors" for the paper's rows, else protocols[label] (default "fair")."""
+    if str(label).endswith(PAPER_SUFFIX):
+        return PAPER_PROTOCOL
+    return (protocols or {}).get(str(label), "fair")
+
+
 def _cell(value: float, decimals: int) -> str:
     if value is None or math.isnan(value):
         return "-"
     return f"{value:.{decimals}f}"
 
 
-def results_markdown(table: pd.DataFrame, metric: str) -> str:
+def results_markdown(table: pd.DataFrame, metric: str, protocols=None) -> str:
     """A markdown section for a build_results_table table: title, the table (a group header line like the
     paper's, then the column names) and a footnote explaining the means and the paper's rows.
     Our values with 3 decimals, the paper's published values with 2, its recomputed means with 3; "-" = no value.
-    Method names are written as they are, with "|" escaped."""
+    Method names are written as they are, with "|" escaped; protocols: {method: "fair" | "authors"} (protocol_of)."""
     columns = list(table.columns)
     if not columns or columns[-1] != "overall_mean":
         raise ValueError(f"table columns {columns} are not in the layout of build_results_table")
-    group_line, name_line, group_start = [""], ["method"], True
+    group_line, name_line, group_start = ["", ""], ["method", "protocol"], True
     for column in columns[:-1]:
         if column in ("texture_mean", "object_mean"):
             group_line.append("")
@@ -236,7 +250,7 @@ def results_markdown(table: pd.DataFrame, metric: str) -> str:
         # rows' recomputed means) gets 3.
         paper = label in paper_labels
         cells = [_cell(row[c], 2 if paper and c not in MEAN_COLUMNS else 3) for c in columns]
-        out.append(line([str(label).replace("|", "\\|")] + cells))
+        out.append(line([str(label).replace("|", "\\|"), protocol_of(label, protocols)] + cells))
     out += ["", _footnote(metric, paper_labels)]
     return "\n".join(out) + "\n"
 
@@ -246,7 +260,9 @@ def _footnote(metric: str, paper_labels) -> str:
             "over all the row's category columns that have a value (as in the paper: the mean of the categories, "
             "not of the two group means). \"-\" = no value. Image score: rows naming none use the paper's "
             "(eq. 7, L1 sums over every pixel); \"map max\" / \"map top-k% mean\" rows aggregate the smoothed "
-            "anomaly map (docs/EVALUATION.md).")
+            "anomaly map (docs/EVALUATION.md). Protocol: fair = the final checkpoint, no selection on the test "
+            "set; authors = the checkpoint with the best test AUROC during training, as the authors' code chose "
+            "it (test-set selection: optimistic); the paper's rows were measured that way.")
     if paper_labels:
         published = load_paper_means(metric, [label[: -len(PAPER_SUFFIX)] for label in paper_labels])
         quoted = "; ".join(
@@ -260,11 +276,12 @@ def _footnote(metric: str, paper_labels) -> str:
     return note
 
 
-def write_results(results_by_metric: dict[str, list], out_dir, category_types: dict[str, str] | None = None
-                  ) -> tuple[Path, Path]:
+def write_results(results_by_metric: dict[str, list], out_dir, category_types: dict[str, str] | None = None,
+                  protocols: dict[str, str] | None = None) -> tuple[Path, Path]:
     """Write out_dir/results.csv and out_dir/results.md for {metric: [result dicts]}; returns both paths.
 
-    results.csv: one row per (metric, method): metric, method, then the category and mean columns of all
+    protocols: {method: "fair" | "authors"} of our rows (default "fair"; the paper's rows are "authors").
+    results.csv: one row per (metric, method): metric, method, protocol, then the category and mean columns of all
     metrics' tables (ordered as in one table; empty = no value), values at full precision.
     results.md: one section per metric, in the given order. Metrics with an empty result list are skipped.
     """
@@ -278,12 +295,14 @@ def write_results(results_by_metric: dict[str, list], out_dir, category_types: d
     all_categories = {c for t in tables.values() for c in t.columns if c not in MEAN_COLUMNS}
     columns = _layout(_category_columns(all_categories, category_types))
     frames = [t.reindex(columns=columns).reset_index().assign(metric=metric) for metric, t in tables.items()]
-    wide = pd.concat(frames, ignore_index=True)[["metric", "method"] + columns]
+    wide = pd.concat(frames, ignore_index=True)
+    wide["protocol"] = [protocol_of(method, protocols) for method in wide["method"]]
+    wide = wide[["metric", "method", "protocol"] + columns]
     csv_path = out_dir / "results.csv"
     wide.to_csv(csv_path, index=False)
 
     md_path = out_dir / "results.md"
-    sections = [results_markdown(t, metric) for metric, t in tables.items()]
+    sections = [results_markdown(t, metric, protocols) for metric, t in tables.items()]
     md_path.write_text("# Results\n\n" + "\n".join(sections))
     return csv_path, md_path
 
@@ -294,7 +313,7 @@ def read_results(csv_path) -> dict[str, pd.DataFrame]:
     wide = pd.read_csv(csv_path)
     tables = {}
     for metric, frame in wide.groupby("metric", sort=False):
-        table = frame.drop(columns="metric").set_index("method").astype(float)
+        table = frame.drop(columns=["metric", "protocol"], errors="ignore").set_index("method").astype(float)
         category_cols = [c for c in table.columns if c not in MEAN_COLUMNS and table[c].notna().any()]
         keep = [c for c in table.columns if c in category_cols
                 or (c in MEAN_COLUMNS and table[c].notna().any()) or c == "overall_mean"]

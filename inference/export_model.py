@@ -126,8 +126,8 @@ present).
 """
 
 
-def export_run(run_dir, output_dir, weights="ema", score_lambda=None, threshold=None,
-               threshold_quantile=DEFAULT_QUANTILE, checkpoint="latest", overwrite=False, log=print,
+def export_run(run_dir, output_dir, weights=None, score_lambda=None, threshold=None,
+               threshold_quantile=DEFAULT_QUANTILE, checkpoint=None, overwrite=False, log=print,
                image_score=IS.DEFAULT_IMAGE_SCORE, topk_percent=IS.DEFAULT_TOPK_PERCENT,
                smoothing_sigma=IS.DEFAULT_SMOOTHING_SIGMA):
     """Write the SavedModel of run_dir into output_dir, with README.txt and export_info.json. Returns the info
@@ -136,6 +136,7 @@ def export_run(run_dir, output_dir, weights="ema", score_lambda=None, threshold=
         raise ConfigError(f"--output={output_dir} exists and is not empty: choose another folder or pass "
                           "--overwrite")
     predictor = Predictor(run_dir, weights, score_lambda, checkpoint, image_score, topk_percent, smoothing_sigma)
+    weights = predictor.weights  # None: the run's protocol's
     try:
         chosen = predictor.threshold(threshold, threshold_quantile)
     except ConfigError as err:

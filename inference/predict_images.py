@@ -36,6 +36,7 @@ from PIL import Image
 from data.files import IMAGE_EXTENSIONS
 from data.images import prepare_image, read_image, to_model_range_numpy
 from data.patches import to_patches_numpy
+from config import TrainConfig, scoring_defaults
 from errors import ConfigError, DatasetError
 from evaluation import image_scores as IS
 from evaluation.scoring import Scorer
@@ -157,18 +158,21 @@ class Predictor:
     eq. 7) or by an aggregation of the smoothed anomaly map (map_max, map_topk; smoothing_sigma at 256 px scale as
     evaluate.py's --smoothing_sigma)."""
 
-    def __init__(self, run_dir, weights="ema", score_lambda=None, checkpoint="latest",
+    def __init__(self, run_dir, weights=None, score_lambda=None, checkpoint=None,
                  image_score=IS.DEFAULT_IMAGE_SCORE, topk_percent=IS.DEFAULT_TOPK_PERCENT,
                  smoothing_sigma=IS.DEFAULT_SMOOTHING_SIGMA):
-        if weights not in ("ema", "last"):
+        """weights / checkpoint None: those of the run's --protocol (fair: ema / latest; authors: last /
+        best_on_test, config.PROTOCOL_SCORING)."""
+        if weights is not None and weights not in ("ema", "last"):
             raise ConfigError(f"--weights must be ema or last, got {weights!r}")
         IS.validate(image_score, topk_percent)
         if not (float(smoothing_sigma) >= 0 and np.isfinite(float(smoothing_sigma))):
             raise ConfigError(f"--smoothing_sigma must be >= 0, got {smoothing_sigma}")
         self.image_score, self.topk_percent = image_score, float(topk_percent)
+        checkpoint, weights = scoring_defaults(TrainConfig.load(run_dir)[0], checkpoint, weights)
         self.restored = restore_run(run_dir, checkpoint)
         self.config, self.spec = self.restored.config, self.restored.spec
-        self.weights = weights
+        self.weights, self.checkpoint = weights, checkpoint
         self.score_lambda = float(self.config.score_lambda if score_lambda is None else score_lambda)
         if not 0.0 <= self.score_lambda <= 1.0:
             raise ConfigError(f"--score_lambda must be in [0, 1], got {self.score_lambda}")
@@ -243,9 +247,9 @@ def _remove_if_present(path):
         pass
 
 
-def predict(run_dir, inputs, output_dir=None, weights="ema", score_lambda=None, threshold=None,
+def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, threshold=None,
             threshold_quantile=thresholds.DEFAULT_QUANTILE, heatmaps=False, heatmap_vmax=None,
-            batch_size=32, checkpoint="latest", stderr=None, log=print, image_score=IS.DEFAULT_IMAGE_SCORE,
+            batch_size=32, checkpoint=None, stderr=None, log=print, image_score=IS.DEFAULT_IMAGE_SCORE,
             topk_percent=IS.DEFAULT_TOPK_PERCENT, smoothing_sigma=IS.DEFAULT_SMOOTHING_SIGMA) -> PredictionSummary:
     """Score image files/folders/globs with the run in run_dir; write predictions.csv (+ skipped.csv,
     heatmaps/) into output_dir (default <run_dir>/predictions). Returns a PredictionSummary."""
@@ -271,7 +275,7 @@ def predict(run_dir, inputs, output_dir=None, weights="ema", score_lambda=None, 
     started = time.monotonic()
     score_text = (f"image score {IS.describe(predictor.image_score, predictor.topk_percent)}" if map_score
                   else f"lambda {predictor.score_lambda:g}")
-    log(f"scoring {len(paths)} image(s) with {run_dir} (step {predictor.restored.step}, {weights} weights, "
+    log(f"scoring {len(paths)} image(s) with {run_dir} (step {predictor.restored.step}, {predictor.weights} weights, "
         f"{score_text}, {chosen.describe()})")
     with open(csv_path, "w", newline="") as handle:
         writer = csv.writer(handle)

@@ -315,7 +315,9 @@ def test_folder_of_runs(trained):
 
     wide = read_csv(runs / "results.csv")
     table = {(row["metric"], row["method"]): row for row in wide}
-    assert list(wide[0]) == ["metric", "method", "tinytex", "texture_mean", "bottle", "object_mean", "overall_mean"]
+    assert list(wide[0]) == ["metric", "method", "protocol", "tinytex", "texture_mean", "bottle", "object_mean",
+                             "overall_mean"]
+    assert {row["protocol"] for row in wide if "(paper)" not in row["method"]} == {"fair"}
     for metric, col in (("auroc", "image_auroc"), ("balanced_accuracy", "balanced_accuracy"),
                         ("pixel_auroc", "pixel_auroc"), ("aupro", "aupro")):
         obj = [m for m in read_csv(runs / "bottle-a" / "eval" / "metrics.csv") if float(m["lambda"]) == 0.1][0]

@@ -139,17 +139,21 @@ def test_bad_results():
 
 
 def test_markdown_section():
-    text = results_markdown(build_results_table(results(), "auroc", TYPES), "auroc")
+    protocols = {"CBiGAN alpha=1e-04": "authors"}  # EGBAD alpha=0 unnamed: fair
+    text = results_markdown(build_results_table(results(), "auroc", TYPES), "auroc", protocols)
     lines = text.splitlines()
     assert lines[0] == "## Image AUROC (paper Table III)"
-    assert lines[2] == "|  | Textures |  |  | Objects |  |  |  |"
-    assert lines[3] == "|---|---|---|---|---|---|---|---|"
-    assert lines[4] == "| method | carpet | magnetic_tile | mean | bottle | elpv_mono | mean | overall mean |"
-    assert lines[5] == "| CBiGAN alpha=1e-04 | 0.600 | 0.700 | 0.650 | 0.900 | - | 0.900 | 0.733 |"
-    assert lines[6] == "| EGBAD alpha=0 | - | 0.400 | 0.400 | 0.500 | 0.800 | 0.650 | 0.567 |"
-    assert lines[7] == "| EGBAD (paper) | 0.52 | - | 0.520 | 0.63 | - | 0.630 | 0.575 |"
-    assert lines[8] == "| CBiGAN (paper) | 0.55 | - | 0.550 | 0.87 | - | 0.870 | 0.710 |"
+    assert lines[2] == "|  |  | Textures |  |  | Objects |  |  |  |"
+    assert lines[3] == "|---|---|---|---|---|---|---|---|---|"
+    assert lines[4] == ("| method | protocol | carpet | magnetic_tile | mean | bottle | elpv_mono | mean | "
+                        "overall mean |")
+    assert lines[5] == "| CBiGAN alpha=1e-04 | authors | 0.600 | 0.700 | 0.650 | 0.900 | - | 0.900 | 0.733 |"
+    assert lines[6] == "| EGBAD alpha=0 | fair | - | 0.400 | 0.400 | 0.500 | 0.800 | 0.650 | 0.567 |"
+    # the paper's numbers were measured with the authors' protocol (best-on-test checkpoint)
+    assert lines[7] == "| EGBAD (paper) | authors | 0.52 | - | 0.520 | 0.63 | - | 0.630 | 0.575 |"
+    assert lines[8] == "| CBiGAN (paper) | authors | 0.55 | - | 0.550 | 0.87 | - | 0.870 | 0.710 |"
     footnote = lines[10]
+    assert "authors = the checkpoint with the best test AUROC during training" in footnote
     assert "Table III of Carrara et al." in footnote
     assert "recomputed over these columns" in footnote
     assert "CBiGAN (paper): texture mean 0.85, object mean 0.73, overall mean 0.77" in footnote
@@ -162,11 +166,14 @@ def test_write_results_files_and_round_trip(tmp_path):
         "aupro": [{"method": OURS, "category": "carpet", "value": 0.45}],
         "pixel_auroc": [],  # skipped
     }
-    csv_path, md_path = write_results(by_metric, tmp_path / "tables", TYPES)
+    csv_path, md_path = write_results(by_metric, tmp_path / "tables", TYPES, protocols={OURS: "authors"})
     assert csv_path == tmp_path / "tables" / "results.csv" and md_path.name == "results.md"
 
     wide = pd.read_csv(csv_path)
-    assert list(wide.columns) == ["metric", "method"] + COLUMNS
+    assert list(wide.columns) == ["metric", "method", "protocol"] + COLUMNS
+    assert set(wide.loc[wide["method"] == OURS, "protocol"]) == {"authors"}
+    assert set(wide.loc[wide["method"].str.endswith("(paper)"), "protocol"]) == {"authors"}
+    assert set(wide.loc[~wide["method"].str.endswith("(paper)") & (wide["method"] != OURS), "protocol"]) == {"fair"}
     assert list(wide["metric"]) == ["auroc"] * 4 + ["balanced_accuracy"] * 4 + ["aupro"]
     row = wide[(wide["metric"] == "balanced_accuracy") & (wide["method"] == "CBiGAN (paper)")].iloc[0]
     assert row["bottle"] == 0.84 and np.isnan(row["magnetic_tile"])
@@ -180,8 +187,8 @@ def test_write_results_files_and_round_trip(tmp_path):
     text = md_path.read_text()
     assert text.startswith("# Results\n\n## Image AUROC (paper Table III)\n")
     assert text.index("## Image AUROC") < text.index("## Maximum balanced accuracy") < text.index("## AUPRO")
-    assert "| CBiGAN (paper) | 0.60 | - | 0.600 | 0.84 | - | 0.840 | 0.720 |" in text
-    assert "| CBiGAN alpha=1e-04 | 0.450 | 0.450 | 0.450 |" in text
+    assert "| CBiGAN (paper) | authors | 0.60 | - | 0.600 | 0.84 | - | 0.840 | 0.720 |" in text
+    assert "| CBiGAN alpha=1e-04 | authors | 0.450 | 0.450 | 0.450 |" in text
     assert "Pixel AUROC" not in text
     with pytest.raises(ValueError, match="no results to write"):
         write_results({"auroc": []}, tmp_path)

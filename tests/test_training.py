@@ -309,3 +309,7 @@ def test_authors_protocol_end_to_end(tmp_path, dataset):
     assert (summary.checkpoint, summary.weights, summary.step) == ("best_on_test", "last", best_step)
     assert summary.eval_dir == str(run_dir / "eval")
     assert {row["protocol"] for row in summary.metrics} == {"authors"}
+    # predict.py / export.py load the same checkpoint and weights by default
+    from inference.predict_images import Predictor
+    predictor = Predictor(str(run_dir))
+    assert (predictor.checkpoint, predictor.weights, predictor.restored.step) == ("best_on_test", "last", best_step)

@@ -23,13 +23,14 @@ def import_tensorflow_quietly():
 
 
 def run_main(main_fn, load_tensorflow=True):
-    """Run main_fn(argv) under absl; a UserError prints one line and exits 2.
+    """Run main_fn(argv) under absl; a UserError prints one line and exits 2; an Interrupted training exits
+    130 / 143.
 
     load_tensorflow=False leaves the import to main_fn (train.py checks its flags before paying for it)."""
     from absl import app
     from absl import logging
 
-    from errors import TrainingDiverged, UserError
+    from errors import Interrupted, TrainingDiverged, UserError
 
     def wrapped(argv):
         logging.set_verbosity(logging.WARNING)  # checkpoint/saved-model INFO chatter
@@ -40,6 +41,9 @@ def run_main(main_fn, load_tensorflow=True):
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
+        except Interrupted as err:  # the checkpoint is written: 130 (Ctrl-C) / 143 (SIGTERM), as shells expect
+            print(str(err), file=sys.stderr)
+            sys.exit(err.exit_code)
         except TrainingDiverged as err:
             print(f"error: training diverged: {err}", file=sys.stderr)
             sys.exit(1)

@@ -12,9 +12,9 @@ from typing import Optional
 from errors import ConfigError
 from models.distributed import PRECISIONS, STRATEGIES
 from models.options import ACTIVATIONS, FEATURE_LAYERS, NORMALIZATIONS, UPSAMPLINGS
+from training.run_folder import CONFIG_FILE, write_text  # the run folder's owner (file names, atomic writes)
 
 GP_PAIRINGS = ("paper", "authors")
-CONFIG_FILE = "config.json"
 
 # --protocol: how the reported numbers are measured. "fair" (default): the final checkpoint, EMA weights, no
 # test-set selection. "authors": what the authors' code does to produce the paper's tables: EMA every 10 batches
@@ -187,7 +187,7 @@ class TrainConfig:
     def save(self, run_dir, extra=None):
         payload = {"config": self.to_dict()}
         payload.update(extra or {})
-        Path(run_dir, CONFIG_FILE).write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+        write_text(Path(run_dir, CONFIG_FILE), json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
     @classmethod
     def load(cls, run_dir):

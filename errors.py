@@ -15,3 +15,14 @@ class DatasetError(UserError):
 
 class TrainingDiverged(Exception):
     """A loss became NaN or Inf; the last good checkpoint is left untouched."""
+
+
+class Interrupted(Exception):
+    """Training stopped by SIGINT / SIGTERM after writing a checkpoint; exit code 128 + the signal number."""
+
+    EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+
+    def __init__(self, signal_name, message):
+        super().__init__(message)
+        self.signal_name = signal_name
+        self.exit_code = self.EXIT_CODES.get(signal_name, 1)

@@ -55,7 +55,8 @@ def main(argv):
                             batch_size=FLAGS.batch_size, smoothing_sigma=FLAGS.smoothing_sigma,
                             pixel_size=FLAGS.pixel_size, image_score=FLAGS.image_score,
                             topk_percent=parse_topk_percent(FLAGS.topk_percent)).validate()
-    if os.path.isfile(os.path.join(FLAGS.run, "config.json")):
+    from training.run_folder import is_run_folder
+    if is_run_folder(FLAGS.run):
         settings.output = FLAGS.output
         print(format_summary(evaluate_run(FLAGS.run, settings)))
     elif is_folder_of_runs(FLAGS.run):

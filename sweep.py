@@ -9,7 +9,6 @@ ones from their last checkpoint. Flags after `--` go to every train.py; --object
 the runs of that category type only. See docs/SCALING.md.
 """
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from absl import flags
 
 from config import TrainConfig
 from data.categories import ALL_CATEGORIES, category_spec
+from training import run_folder
 
 REPO = Path(__file__).resolve().parent
 DEFAULTS = TrainConfig()
@@ -63,15 +63,9 @@ def official_categories(data_dir):
 
 
 def last_checkpoint_step(run_dir):
-    """Step of the last checkpoint in <run_dir>/checkpoints (None: none), read without TensorFlow."""
-    folder = Path(run_dir, "checkpoints")
-    state = folder / "checkpoint"
-    if state.is_file():
-        match = re.search(r'^model_checkpoint_path:\s*"(?:.*[/\\])?ckpt-(\d+)"', state.read_text(), re.M)
-        if match and any(folder.glob(f"ckpt-{match.group(1)}.index")):
-            return int(match.group(1))
-    steps = [int(m.group(1)) for p in folder.glob("ckpt-*.index") if (m := re.match(r"ckpt-(\d+)\.index$", p.name))]
-    return max(steps) if steps else None
+    """Step of the newest checkpoint file in <run_dir>/checkpoints (None: none), read without TensorFlow."""
+    steps = run_folder.checkpoint_steps(run_folder.checkpoint_folder(run_dir))
+    return steps[0] if steps else None
 
 
 def plan(categories, sweep_dir, steps, alpha):
@@ -79,7 +73,7 @@ def plan(categories, sweep_dir, steps, alpha):
     tasks = []
     for category in categories:
         run_dir = os.path.join(sweep_dir, run_name(category, alpha))
-        if not os.path.isfile(os.path.join(run_dir, "config.json")):
+        if not run_folder.is_run_folder(run_dir):
             tasks.append(Task(category, run_dir, "train"))
             continue
         last = last_checkpoint_step(run_dir)
@@ -184,9 +178,18 @@ def _schedule(pending, commands, slots, log_dir, log, running, codes):
             task, slot, output = running.pop(process)
             if output is not None:
                 output.close()
-            codes[task.category] = process.returncode
-            log(f"[{task.category}] " + ("done" if process.returncode == 0 else f"FAILED (exit {process.returncode})"))
+            codes[task.category] = process.returncode  # anything but 0 is not done (130/143: interrupted)
+            log(f"[{task.category}] " + outcome(process.returncode))
             free.append(slot)
+
+
+def outcome(code):
+    """How a train.py exit code is reported: only 0 is done."""
+    if code == 0:
+        return "done"
+    if code in (130, 143, -2, -15):
+        return f"interrupted (exit {code}): not done; run the same command again to resume"
+    return f"FAILED (exit {code})"
 
 
 def main(argv):
@@ -222,6 +225,7 @@ def main(argv):
             print("    " + shlex.join(commands[task.category]))
     if FLAGS.dry_run:
         return
+    run_folder.acquire_lock(FLAGS.sweep_dir, "sweep.py")  # one sweep per sweep folder (ConfigError naming the pid)
     try:
         codes = run_tasks(tasks, commands, slots, os.path.join(FLAGS.sweep_dir, "logs"))
     except KeyboardInterrupt:

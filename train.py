@@ -104,7 +104,11 @@ def main(argv):
         from errors import ConfigError
         raise ConfigError(f"unexpected arguments {argv[1:]}; flags look like --category=bottle")
     from errors import ConfigError
-    from training.run_folder import is_run_folder
+    import os
+
+    from training.run_folder import acquire_lock, is_run_folder
+    if FLAGS.run_dir and os.path.isdir(FLAGS.run_dir):
+        acquire_lock(FLAGS.run_dir)  # another train.py on this folder: one line naming its pid, exit 2 (at once)
     resuming = bool(FLAGS.run_dir) and is_run_folder(FLAGS.run_dir)
     if not FLAGS.category and not resuming:
         raise ConfigError("--category is required (e.g. --category=bottle), unless --run_dir names a run folder "

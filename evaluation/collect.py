@@ -26,7 +26,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from config import CONFIG_FILE
+from training.run_folder import CONFIG_FILE
 from errors import ConfigError
 from evaluation import image_scores as IS
 from evaluation import tables

@@ -25,6 +25,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 from typing import Optional
 
 import numpy as np
@@ -39,6 +40,7 @@ from evaluation import image_scores as IS
 from evaluation import metrics as M
 from evaluation import plots, reports
 from evaluation.scoring import DEFAULT_LAMBDAS
+from training import run_folder
 
 SETTINGS_FILE = "eval_settings.json"
 DIAGNOSTICS_FILE = "diagnostics.json"
@@ -198,13 +200,11 @@ def default_output_dir(run_dir, settings, config):
     return os.path.join(run_dir, name)
 
 
-def find_checkpoint(run_dir, checkpoint="latest"):
-    """The checkpoint path restore_run will use, or NoCheckpoint naming the run folder."""
-    import tensorflow as tf
-
-    from training.loop import BEST_ON_TEST_DIR, CHECKPOINT_DIR
-    folder = os.path.join(run_dir, BEST_ON_TEST_DIR if checkpoint == "best_on_test" else CHECKPOINT_DIR)
-    path = tf.train.latest_checkpoint(folder) if os.path.isdir(folder) else None
+def find_checkpoint(run_dir, checkpoint="latest", log=print):
+    """The checkpoint path restore_run will use (the newest that can be read: run_folder.find_checkpoint), or
+    NoCheckpoint naming the run folder."""
+    folder = run_folder.checkpoint_folder(run_dir, checkpoint)
+    path = run_folder.find_checkpoint(run_dir, checkpoint, log=log)
     if path is None:
         if checkpoint == "best_on_test":
             raise NoCheckpoint(f"run {run_dir} has no best-on-test checkpoint in {folder} (it was trained without "
@@ -309,7 +309,7 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
     run_dir = os.fspath(run_dir)
     config, payload = TrainConfig.load(run_dir)
     settings = settings.for_run(config)
-    checkpoint_path = find_checkpoint(run_dir, settings.checkpoint)
+    checkpoint_path = find_checkpoint(run_dir, settings.checkpoint, log=log)
     data_dir = resolve_data_dir(run_dir, config, payload, settings.data_dir)
     spec = spec_for(config)
     files = find_category(data_dir, config.category)
@@ -322,142 +322,148 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
     default_lambda = float(config.score_lambda)
     lambdas = resolve_lambdas(settings.lambdas, default_lambda)
     eval_dir = settings.output or default_output_dir(run_dir, settings, config)
+    run_folder.check_eval_output(run_dir, eval_dir)
     image_score, topk = settings.image_score, IS.effective_topk(settings.image_score, settings.topk_percent)
     map_score = IS.is_map_score(image_score)
 
     if restored is None:
-        restored = restore_run(run_dir, settings.checkpoint)
+        restored = restore_run(run_dir, settings.checkpoint, log=lambda *a: None)  # find_checkpoint said it
     elif restored.checkpoint_path != checkpoint_path:
         raise ValueError(f"restored holds {restored.checkpoint_path}, not the {settings.checkpoint} checkpoint "
                          f"{checkpoint_path} of {run_dir}")
-    os.makedirs(eval_dir, exist_ok=True)
-    for name in OUTPUT_FILES:  # no stale files of an earlier evaluation next to the new ones
-        if os.path.exists(os.path.join(eval_dir, name)):
-            os.remove(os.path.join(eval_dir, name))
-    step = restored.step
-    scorer = Scorer(restored.model, weights=settings.weights, feature_layer=feature_layer)
-    items = files.test_items
-    n_images = len(items)
-    size = spec.image_size
-    log(f"evaluating {run_dir}: {config.category} ({spec.type}, {n_images} test images, "
-        f"{sum(i.label for i in items)} anomalous), {settings.weights} weights of step {step}, "
-        f"feature layer {feature_layer}, image score {IS.describe(image_score, topk)}")
-
-    pixel = files.has_masks
-    if pixel:
-        pixel_size = pixel_metric_size(n_images, size, int(settings.pixel_size))
-        if pixel_size != size and not settings.pixel_size:
-            log(f"note: pixel metrics at {pixel_size}x{pixel_size} (the {n_images} maps at {size}x{size} would "
-                f"exceed {PIXEL_MEMORY_BUDGET >> 20} MB)")
-        maps = np.empty((n_images, pixel_size, pixel_size), np.float32)
-        masks = np.empty((n_images, pixel_size, pixel_size), bool)
-    sigma = IS.sigma_pixels(settings.smoothing_sigma, size)
-
-    template = _mean_training_image(spec, files)
-    chunk_size = max(1, min(32, PATCHES_PER_CHUNK // spec.patches_per_image))
-    rec, feat, labels, defects, paths, template_distances, map_values = [], [], [], [], [], [], []
-    good_inputs, good_reconstructions = [], []
-    scores = {lam: [] for lam in lambdas}
-    done = 0
-    for chunk in iter_test_chunks(spec, files, chunk_size=chunk_size):
-        keep = len(good_inputs) < D.MAX_SPECIFICITY_IMAGES
-        out = scorer.score_images(chunk["image"], size, lambdas=lambdas, batch_size=int(settings.batch_size),
-                                  keep_reconstructions=keep)
-        k = len(chunk["label"])
-        if template is not None:  # the mean-image baseline, aggregated as the model's score
-            template_distances.append(
-                IS.map_scores(template.distance_maps(chunk["image"], size), image_score, topk, sigma) if map_score
-                else template.distances(chunk["image"]))
-        if keep:
-            for i in np.flatnonzero(chunk["label"] == 0)[:D.MAX_SPECIFICITY_IMAGES - len(good_inputs)]:
-                good_inputs.append(stitch_patches(chunk["image"][i], size))  # the unrounded model input
-                good_reconstructions.append(out["reconstruction"][i])
-        rec.append(out["reconstruction_error"])
-        feat.append(out["feature_error"])
-        for lam in lambdas:
-            scores[lam].append(out["scores"][lam])
-        labels.append(chunk["label"])
-        defects.extend(str(d) for d in chunk["defect_type"])
-        paths.extend(str(p) for p in chunk["path"])
-        if pixel or map_score:
-            smoothed = M.smooth_maps(out["anomaly_map"].astype(np.float32), sigma)
-        if map_score:  # the image score from the smoothed map at the image size (before any pixel_size reduction)
-            map_values.append(IS.aggregate(smoothed, image_score, topk))
-        if pixel:
-            chunk_masks = chunk["mask"]
-            if pixel_size != size:
-                smoothed = M.resize_maps(smoothed, pixel_size)
-                chunk_masks = M.resize_maps(chunk_masks, pixel_size)
-            maps[done:done + k] = smoothed
-            masks[done:done + k] = chunk_masks > 0.5
-        done += k
-        if n_images >= 200 and (done // chunk_size) % 5 == 0:
-            log(f"scored {done}/{n_images} test images")
-    # float64 from here on: the values written to scores.csv are exactly those the metrics are computed from.
-    reconstruction_error = np.concatenate(rec).astype(np.float64)
-    feature_error = np.concatenate(feat).astype(np.float64)
-    scores = {lam: np.concatenate(v).astype(np.float64) for lam, v in scores.items()}
-    labels = np.concatenate(labels).astype(int)
-    defects = np.asarray(defects, dtype=object)
-    # The image score the metrics are about: eq. 7 at each lambda, or the map aggregation (one, keyed None).
-    chosen = {None: np.concatenate(map_values)} if map_score else scores
-    keys = (None,) if map_score else lambdas
-    default_key = None if map_score else default_lambda
-
-    scores_path = reports.write_scores(os.path.join(eval_dir, SCORES_FILE), paths, defects, labels,
-                                       reconstruction_error, feature_error, scores,
-                                       extra={reports.map_score_column(image_score, topk): chosen[None]}
-                                       if map_score else None)
+    final_dir, eval_dir = eval_dir, run_folder.staging_folder(eval_dir)  # the previous result stays until the end
     try:
-        by_lambda, per_defect = image_metrics(labels, defects, chosen, keys)
-    except M.MetricUndefined as err:
-        raise M.MetricUndefined(f"run {run_dir} ({config.category}): {err}; the per-image scores are in "
-                                f"{scores_path}") from None
+        step = restored.step
+        scorer = Scorer(restored.model, weights=settings.weights, feature_layer=feature_layer)
+        items = files.test_items
+        n_images = len(items)
+        size = spec.image_size
+        log(f"evaluating {run_dir}: {config.category} ({spec.type}, {n_images} test images, "
+            f"{sum(i.label for i in items)} anomalous), {settings.weights} weights of step {step}, "
+            f"feature layer {feature_layer}, image score {IS.describe(image_score, topk)}")
 
-    pixel_auroc = aupro = None
-    if pixel:
+        pixel = files.has_masks
+        if pixel:
+            pixel_size = pixel_metric_size(n_images, size, int(settings.pixel_size))
+            if pixel_size != size and not settings.pixel_size:
+                log(f"note: pixel metrics at {pixel_size}x{pixel_size} (the {n_images} maps at {size}x{size} would "
+                    f"exceed {PIXEL_MEMORY_BUDGET >> 20} MB)")
+            maps = np.empty((n_images, pixel_size, pixel_size), np.float32)
+            masks = np.empty((n_images, pixel_size, pixel_size), bool)
+        sigma = IS.sigma_pixels(settings.smoothing_sigma, size)
+
+        template = _mean_training_image(spec, files)
+        chunk_size = max(1, min(32, PATCHES_PER_CHUNK // spec.patches_per_image))
+        rec, feat, labels, defects, paths, template_distances, map_values = [], [], [], [], [], [], []
+        good_inputs, good_reconstructions = [], []
+        scores = {lam: [] for lam in lambdas}
+        done = 0
+        for chunk in iter_test_chunks(spec, files, chunk_size=chunk_size):
+            keep = len(good_inputs) < D.MAX_SPECIFICITY_IMAGES
+            out = scorer.score_images(chunk["image"], size, lambdas=lambdas, batch_size=int(settings.batch_size),
+                                      keep_reconstructions=keep)
+            k = len(chunk["label"])
+            if template is not None:  # the mean-image baseline, aggregated as the model's score
+                template_distances.append(
+                    IS.map_scores(template.distance_maps(chunk["image"], size), image_score, topk, sigma) if map_score
+                    else template.distances(chunk["image"]))
+            if keep:
+                for i in np.flatnonzero(chunk["label"] == 0)[:D.MAX_SPECIFICITY_IMAGES - len(good_inputs)]:
+                    good_inputs.append(stitch_patches(chunk["image"][i], size))  # the unrounded model input
+                    good_reconstructions.append(out["reconstruction"][i])
+            rec.append(out["reconstruction_error"])
+            feat.append(out["feature_error"])
+            for lam in lambdas:
+                scores[lam].append(out["scores"][lam])
+            labels.append(chunk["label"])
+            defects.extend(str(d) for d in chunk["defect_type"])
+            paths.extend(str(p) for p in chunk["path"])
+            if pixel or map_score:
+                smoothed = M.smooth_maps(out["anomaly_map"].astype(np.float32), sigma)
+            if map_score:  # the image score from the smoothed map at the image size (before any pixel_size reduction)
+                map_values.append(IS.aggregate(smoothed, image_score, topk))
+            if pixel:
+                chunk_masks = chunk["mask"]
+                if pixel_size != size:
+                    smoothed = M.resize_maps(smoothed, pixel_size)
+                    chunk_masks = M.resize_maps(chunk_masks, pixel_size)
+                maps[done:done + k] = smoothed
+                masks[done:done + k] = chunk_masks > 0.5
+            done += k
+            if n_images >= 200 and (done // chunk_size) % 5 == 0:
+                log(f"scored {done}/{n_images} test images")
+        # float64 from here on: the values written to scores.csv are exactly those the metrics are computed from.
+        reconstruction_error = np.concatenate(rec).astype(np.float64)
+        feature_error = np.concatenate(feat).astype(np.float64)
+        scores = {lam: np.concatenate(v).astype(np.float64) for lam, v in scores.items()}
+        labels = np.concatenate(labels).astype(int)
+        defects = np.asarray(defects, dtype=object)
+        # The image score the metrics are about: eq. 7 at each lambda, or the map aggregation (one, keyed None).
+        chosen = {None: np.concatenate(map_values)} if map_score else scores
+        keys = (None,) if map_score else lambdas
+        default_key = None if map_score else default_lambda
+
+        scores_path = reports.write_scores(os.path.join(eval_dir, SCORES_FILE), paths, defects, labels,
+                                           reconstruction_error, feature_error, scores,
+                                           extra={reports.map_score_column(image_score, topk): chosen[None]}
+                                           if map_score else None)
         try:
-            pixel_auroc = M.pixel_auroc(masks, maps)
-            aupro = M.aupro(masks, maps)
-        except M.MetricUndefined as err:
-            log(f"warning: pixel metrics skipped: {err}")
-        del maps
+            by_lambda, per_defect = image_metrics(labels, defects, chosen, keys)
+        except M.MetricUndefined as err:  # the scores are a new result: they replace the previous evaluation
+            run_folder.swap_in(eval_dir, final_dir, OUTPUT_FILES)
+            scores_path = os.path.join(final_dir, SCORES_FILE)
+            raise M.MetricUndefined(f"run {run_dir} ({config.category}): {err}; the per-image scores are in "
+                                    f"{scores_path}") from None
 
-    rows = [{"lambda": None if lam is None else float(lam), "image_auroc": by_lambda[lam][0],
-             "balanced_accuracy": by_lambda[lam][1], "threshold": by_lambda[lam][2], "pixel_auroc": pixel_auroc,
-             "aupro": aupro, "weights": settings.weights, "checkpoint": settings.checkpoint, "step": step,
-             "protocol": evaluation_protocol(settings.checkpoint),
-             "feature_layer": feature_layer, "image_score": image_score, "topk_percent": topk} for lam in keys]
-    reports.write_metrics(os.path.join(eval_dir, METRICS_FILE), rows)
-    diagnostics = {"template_auroc": (D.template_auroc(labels, np.concatenate(template_distances))
-                                      if template is not None else None),
-                   "template_image_score": IS.name(image_score, topk or IS.DEFAULT_TOPK_PERCENT),
-                   "reconstruction_specificity": (D.reconstruction_specificity(good_inputs, good_reconstructions)
-                                                  if len(good_inputs) >= 2 else None)}
-    del good_inputs, good_reconstructions
-    with open(os.path.join(eval_dir, DIAGNOSTICS_FILE), "w") as handle:
-        json.dump(diagnostics, handle, indent=2)
-        handle.write("\n")
-    reports.write_per_defect(os.path.join(eval_dir, PER_DEFECT_FILE), per_defect)
+        pixel_auroc = aupro = None
+        if pixel:
+            try:
+                pixel_auroc = M.pixel_auroc(masks, maps)
+                aupro = M.aupro(masks, maps)
+            except M.MetricUndefined as err:
+                log(f"warning: pixel metrics skipped: {err}")
+            del maps
 
-    auroc, balanced, threshold = by_lambda[default_key]
-    title = f"{config.category}, {settings.weights} weights, step {step}, " + (
-        f"{IS.describe(image_score, topk)} score" if map_score else f"lambda {default_lambda:g}")
-    plots.roc_plot(os.path.join(eval_dir, ROC_FILE), labels, chosen[default_key], title=title, auroc=auroc,
-                   threshold=threshold)
-    plots.histogram_plot(os.path.join(eval_dir, HISTOGRAM_FILE), labels, chosen[default_key],
-                         threshold=threshold, title=title)
-    _examples(os.path.join(eval_dir, EXAMPLES_FILE), scorer, spec, files, default_lambda, settings, title, sigma)
+        rows = [{"lambda": None if lam is None else float(lam), "image_auroc": by_lambda[lam][0],
+                 "balanced_accuracy": by_lambda[lam][1], "threshold": by_lambda[lam][2], "pixel_auroc": pixel_auroc,
+                 "aupro": aupro, "weights": settings.weights, "checkpoint": settings.checkpoint, "step": step,
+                 "protocol": evaluation_protocol(settings.checkpoint),
+                 "feature_layer": feature_layer, "image_score": image_score, "topk_percent": topk} for lam in keys]
+        reports.write_metrics(os.path.join(eval_dir, METRICS_FILE), rows)
+        diagnostics = {"template_auroc": (D.template_auroc(labels, np.concatenate(template_distances))
+                                          if template is not None else None),
+                       "template_image_score": IS.name(image_score, topk or IS.DEFAULT_TOPK_PERCENT),
+                       "reconstruction_specificity": (D.reconstruction_specificity(good_inputs, good_reconstructions)
+                                                      if len(good_inputs) >= 2 else None)}
+        del good_inputs, good_reconstructions
+        with open(os.path.join(eval_dir, DIAGNOSTICS_FILE), "w") as handle:
+            json.dump(diagnostics, handle, indent=2)
+            handle.write("\n")
+        reports.write_per_defect(os.path.join(eval_dir, PER_DEFECT_FILE), per_defect)
 
-    record = settings_record(settings, config, checkpoint_path, lambdas)
-    record.update({"step": step, "checkpoint_path": checkpoint_path, "data_dir": os.path.abspath(data_dir),
-                   "category": config.category, "category_type": spec.type, "alpha": config.alpha,
-                   "default_lambda": default_lambda, "n_images": n_images, "n_anomalous": int(labels.sum()),
-                   "has_masks": bool(files.has_masks),
-                   "smoothing_sigma_px": sigma, "pixel_metric_size": pixel_size if pixel else None})
-    with open(os.path.join(eval_dir, SETTINGS_FILE), "w") as handle:
-        json.dump(record, handle, indent=2)
-        handle.write("\n")
+        auroc, balanced, threshold = by_lambda[default_key]
+        title = f"{config.category}, {settings.weights} weights, step {step}, " + (
+            f"{IS.describe(image_score, topk)} score" if map_score else f"lambda {default_lambda:g}")
+        plots.roc_plot(os.path.join(eval_dir, ROC_FILE), labels, chosen[default_key], title=title, auroc=auroc,
+                       threshold=threshold)
+        plots.histogram_plot(os.path.join(eval_dir, HISTOGRAM_FILE), labels, chosen[default_key],
+                             threshold=threshold, title=title)
+        _examples(os.path.join(eval_dir, EXAMPLES_FILE), scorer, spec, files, default_lambda, settings, title, sigma)
+
+        record = settings_record(settings, config, checkpoint_path, lambdas)
+        record.update({"step": step, "checkpoint_path": checkpoint_path, "data_dir": os.path.abspath(data_dir),
+                       "category": config.category, "category_type": spec.type, "alpha": config.alpha,
+                       "default_lambda": default_lambda, "n_images": n_images, "n_anomalous": int(labels.sum()),
+                       "has_masks": bool(files.has_masks),
+                       "smoothing_sigma_px": sigma, "pixel_metric_size": pixel_size if pixel else None})
+        with open(os.path.join(eval_dir, SETTINGS_FILE), "w") as handle:
+            json.dump(record, handle, indent=2)
+            handle.write("\n")
+    except BaseException:
+        shutil.rmtree(eval_dir, ignore_errors=True)  # our staging folder (gone if already swapped in)
+        raise
+    run_folder.swap_in(eval_dir, final_dir, OUTPUT_FILES)
+    eval_dir = final_dir
     return EvalSummary(run_dir=run_dir, eval_dir=eval_dir, category=config.category, category_type=spec.type,
                        alpha=float(config.alpha), step=step, weights=settings.weights,
                        checkpoint=settings.checkpoint, feature_layer=feature_layer, default_lambda=default_lambda,
@@ -510,7 +516,7 @@ def load_evaluation(run_dir, settings=None):
         return None
     saved.setdefault("image_score", IS.DEFAULT_IMAGE_SCORE)  # written before image scores existed: the paper's
     saved.setdefault("topk_percent", None)
-    checkpoint_path = find_checkpoint(run_dir, settings.checkpoint)
+    checkpoint_path = find_checkpoint(run_dir, settings.checkpoint, log=lambda *a: None)
     lambdas = resolve_lambdas(settings.lambdas, config.score_lambda)
     wanted = settings_record(settings, config, checkpoint_path, lambdas)
     if any(saved.get(key) != value for key, value in wanted.items()):

@@ -20,9 +20,10 @@ Floats are written with repr (shortest round-trip form), so reading the files ba
 metrics were computed from.
 """
 import csv
-import os
 
 import numpy as np
+
+from training.run_folder import atomic_write
 
 SCORE_FIELDS = ("path", "defect_type", "label", "reconstruction_error", "feature_error")
 METRIC_FIELDS = ("lambda", "image_auroc", "balanced_accuracy", "threshold", "pixel_auroc", "aupro", "weights",
@@ -55,8 +56,7 @@ def _cell(value):
 
 
 def _write(path, fields, rows):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", newline="") as handle:
+    with atomic_write(path, newline="") as handle:  # never a truncated file, even if the write fails
         writer = csv.writer(handle)
         writer.writerow(fields)
         for row in rows:

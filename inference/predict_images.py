@@ -41,6 +41,7 @@ from errors import ConfigError, DatasetError
 from evaluation import image_scores as IS
 from evaluation.scoring import Scorer
 from inference import threshold as thresholds
+from training import run_folder
 from training.restore import restore_run
 
 PREDICTIONS_FILE = "predictions.csv"
@@ -266,7 +267,7 @@ def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, t
     map_score = IS.is_map_score(predictor.image_score)
     shown_lambda = "" if map_score else f"{predictor.score_lambda:g}"  # lambda does not enter a map score
     chosen = predictor.threshold(threshold, threshold_quantile)
-    output_dir = output_dir or os.path.join(run_dir, "predictions")
+    output_dir = output_dir or run_folder.path(run_dir, run_folder.PREDICTIONS_DIR)
     os.makedirs(output_dir, exist_ok=True)
     csv_path = os.path.join(output_dir, PREDICTIONS_FILE)
     names = heatmap_names(paths, os.path.join(output_dir, HEATMAP_DIR)) if heatmaps else {}

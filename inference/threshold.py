@@ -25,8 +25,8 @@ from typing import Optional
 import numpy as np
 
 from errors import ConfigError
-
-HOLDOUT_SCORES_FILE = "holdout_scores.csv"  # as training/loop.py writes it (not imported: no TF here)
+from training import run_folder
+from training.run_folder import HOLDOUT_SCORES_FILE  # the run folder's owner (no TensorFlow there)
 
 DEFAULT_QUANTILE = 0.99
 SCORE_COLUMN_PREFIX = "score_lambda_"
@@ -58,7 +58,7 @@ def quantile_threshold(scores, quantile=DEFAULT_QUANTILE):
 
 
 def holdout_path(run_dir):
-    return os.path.join(run_dir, HOLDOUT_SCORES_FILE)
+    return run_folder.path(run_dir, HOLDOUT_SCORES_FILE)
 
 
 def read_holdout(run_dir):

@@ -4,6 +4,7 @@ Order of work per run: resolve the config (resume rules), load and validate the 
 restore the last checkpoint, stream batches through the d_iter/1 schedule, and at the end score the held-out
 training images for the decision threshold that predict.py uses.
 """
+import contextlib
 import csv
 import dataclasses
 import os
@@ -13,7 +14,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from config import CONFIG_FILE, TrainConfig
+from config import TrainConfig
 from data.categories import spec_for
 from data.files import find_category
 from data.images import from_model_range_numpy, to_model_range_numpy
@@ -24,14 +25,12 @@ from evaluation.scoring import DEFAULT_LAMBDAS, Scorer
 from models import distributed
 from models.cbigan import CBiGAN
 from training import previews, run_folder
-from training.interrupt import StopRequest
+from training.interrupt import Interrupted, StopRequest
 from training.progress import Progress, format_duration
 from training.monitor_log import MonitorLog, monitor_lambdas
 from training.train_log import IntervalMeans, TrainLog, first_non_finite
 
-CHECKPOINT_DIR = "checkpoints"
-BEST_ON_TEST_DIR = "checkpoints_best_on_test"
-HOLDOUT_SCORES_FILE = "holdout_scores.csv"
+from training.run_folder import BEST_ON_TEST_DIR, CHECKPOINT_DIR, CONFIG_FILE, HOLDOUT_SCORES_FILE  # noqa: F401
 PREVIEW_SAMPLES = 8
 PROGRESS_LOSSES = ("critic_loss", "gradient_penalty", "adversarial_loss", "image_reconstruction")
 
@@ -56,7 +55,7 @@ def resolve_config(config, explicit_flags=()):
         explicit_flags = [name for name in explicit_flags if name != "strategy"]
         resolved = run_folder.reconcile_with_saved(config, explicit_flags)
         return dataclasses.replace(resolved, strategy=config.strategy).validate(), True
-    if os.path.isdir(config.run_dir) and os.listdir(config.run_dir):
+    if os.path.isdir(config.run_dir) and not run_folder.holds_only_the_lock(config.run_dir):
         raise ConfigError(f"--run_dir={config.run_dir} exists, is not empty and holds no {CONFIG_FILE}; "
                           "choose another folder")
     return config.validate(), False
@@ -87,7 +86,18 @@ class TrainingJob:
             if not config.run_dir:
                 raise ConfigError("--strategy=multiworker needs --run_dir, the same on every worker")
             config = dataclasses.replace(config, run_dir=worker_run_dir(config.run_dir, self.strategy))
-        self.config, self.resuming = resolve_config(config, explicit_flags)
+        if not config.run_dir:
+            config = dataclasses.replace(config, run_dir=run_folder.default_run_dir(config))
+        created = not os.path.isdir(config.run_dir)
+        run_folder.acquire_lock(config.run_dir)  # a second train.py on this folder stops here (ConfigError)
+        try:
+            self.config, self.resuming = resolve_config(config, explicit_flags)
+        except BaseException:
+            run_folder.release_lock(config.run_dir)
+            if created:
+                with contextlib.suppress(OSError):
+                    os.rmdir(config.run_dir)
+            raise
         config = self.config
         self.spec = spec_for(config)
         self.files = find_category(config.data_dir, config.category)
@@ -111,15 +121,13 @@ class TrainingJob:
         self.checkpoint.elapsed = self.elapsed
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.run_dir, CHECKPOINT_DIR),
                                                   max_to_keep=config.keep_checkpoints)
-        latest = self.manager.latest_checkpoint
+        # The newest checkpoint that can be read (ckpt-N.index files, not only the state file); never step 0
+        # while ckpt files exist (none readable: a ConfigError naming the folder).
+        latest = run_folder.find_checkpoint(self.run_dir, log=log)
         if self.chief_run_dir and self.chief_run_dir != self.run_dir:  # a worker: the chief's, when shared
-            latest = tf.train.latest_checkpoint(os.path.join(self.chief_run_dir, CHECKPOINT_DIR)) or latest
+            latest = run_folder.find_checkpoint(self.chief_run_dir, log=log) or latest
         if latest:
-            try:
-                self.checkpoint.restore(latest).assert_existing_objects_matched()
-            except AssertionError:
-                raise ConfigError(f"checkpoint {latest} does not match the model of {self.run_dir}/config.json "
-                                  "(older code version or an edited config); use a new --run_dir") from None
+            run_folder.restore(self.checkpoint, latest, self.run_dir)
             log(f"resuming {self.run_dir} from step {int(self.model.step.numpy())}")
         self.best_on_test = None
         if config.keep_best_on_test:
@@ -129,6 +137,12 @@ class TrainingJob:
     # ---- the loop ----
 
     def run(self):
+        try:
+            return self._run()
+        finally:
+            run_folder.release_lock(self.run_dir)
+
+    def _run(self):
         config, model = self.config, self.model
         start_step = int(model.step.numpy())
         if start_step >= config.steps:
@@ -145,11 +159,11 @@ class TrainingJob:
             options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
             dataset = self.strategy.experimental_distribute_dataset(dataset.with_options(options))
         batches = iter(dataset)
-        train_log = TrainLog(os.path.join(self.run_dir, "train_log.csv"), start_step)
+        train_log = TrainLog(run_folder.path(self.run_dir, run_folder.TRAIN_LOG_FILE), start_step)
         if config.monitor_every:
-            self.monitor_log = MonitorLog(os.path.join(self.run_dir, "metrics.csv"), start_step,
+            self.monitor_log = MonitorLog(run_folder.path(self.run_dir, run_folder.MONITOR_FILE), start_step,
                                           selects=config.keep_best_on_test)
-        writer = tf.summary.create_file_writer(os.path.join(self.run_dir, "tensorboard"))
+        writer = tf.summary.create_file_writer(run_folder.path(self.run_dir, run_folder.TENSORBOARD_DIR))
         progress = Progress(config.steps)
         interval = IntervalMeans()
         interval_start, interval_steps = time.monotonic(), 0
@@ -189,11 +203,12 @@ class TrainingJob:
                     if config.monitor_every and step % config.monitor_every == 0:
                         self.monitor(step)
                     if stop.requested:
-                        self.manager.save(checkpoint_number=step)
+                        with stop.saving():  # a second signal waits for the checkpoint to be complete
+                            self.manager.save(checkpoint_number=step)
                         progress.close()
-                        self.log(f"{stop.signal_name}: checkpoint written at step {step}; run the same command "
-                                 "again to resume")
-                        return self.run_dir
+                        raise Interrupted(stop.signal_name,
+                                          f"{stop.signal_name}: checkpoint written at step {step}; run the same "
+                                          "command again to resume")
         finally:
             train_log.close()
             writer.close()
@@ -246,7 +261,7 @@ class TrainingJob:
         return self._preview_test
 
     def write_previews(self, step, train_batch, writer):
-        folder = os.path.join(self.run_dir, "previews")
+        folder = run_folder.path(self.run_dir, run_folder.PREVIEWS_DIR)
         scorer = self._scorer()
         batch = np.asarray(train_batch[:PREVIEW_SAMPLES])
         out = scorer.score_inputs(batch, keep_reconstructions=True)
@@ -303,7 +318,7 @@ class TrainingJob:
         if self.holdout_paths:
             scored = self._scorer().score_images(self.holdout_inputs(), self.spec.image_size,
                                                  lambdas=DEFAULT_LAMBDAS)
-            with open(os.path.join(self.run_dir, HOLDOUT_SCORES_FILE), "w", newline="") as handle:
+            with run_folder.atomic_write(run_folder.path(self.run_dir, HOLDOUT_SCORES_FILE), newline="") as handle:
                 writer = csv.writer(handle)
                 lambdas = sorted(scored["scores"])
                 writer.writerow(["path", "reconstruction_error", "feature_error"]

@@ -9,6 +9,7 @@ On resume, rows after the restored step are dropped, as in train_log.csv.
 import csv
 import os
 
+from training.run_folder import read_csv_rows
 from training.train_log import rewrite_csv, rows_up_to
 
 COLUMNS = ("step", "purpose", "weights", "lambda", "image_auroc")
@@ -23,10 +24,7 @@ def monitor_lambdas(score_lambda):
 
 
 def read_rows(path):
-    if not os.path.isfile(path):
-        return []
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+    return read_csv_rows(path)
 
 
 def rows_at_lambda(rows, score_lambda):

@@ -1,14 +1,11 @@
 """Load a trained run for evaluation, prediction or export: its config, category spec and restored model."""
 import dataclasses
-import os
-
-import tensorflow as tf
 
 from config import TrainConfig
 from errors import ConfigError
 from models.cbigan import CBiGAN
 from data.categories import spec_for
-from training.loop import BEST_ON_TEST_DIR, CHECKPOINT_DIR
+from training import run_folder
 
 
 @dataclasses.dataclass
@@ -22,23 +19,18 @@ class RestoredRun:
     checkpoint: object = None  # kept referenced: a collected Checkpoint can drop deferred restorations
 
 
-def restore_run(run_dir, checkpoint="latest"):
-    """checkpoint: "latest" (default) or "best_on_test" (the authors' oracle protocol, if it was kept)."""
+def restore_run(run_dir, checkpoint="latest", log=print):
+    """checkpoint: "latest" (default) or "best_on_test" (the authors' oracle protocol, if it was kept). The
+    newest checkpoint that can be read (run_folder.find_checkpoint: a corrupt newer one is skipped, said in one
+    line)."""
     config, _ = TrainConfig.load(run_dir)
-    folder = os.path.join(run_dir, BEST_ON_TEST_DIR if checkpoint == "best_on_test" else CHECKPOINT_DIR)
-    path = tf.train.latest_checkpoint(folder)
+    path = run_folder.find_checkpoint(run_dir, checkpoint, log=log)
     if path is None:
-        raise ConfigError(f"{run_dir} has no checkpoint in {folder}: train it first "
-                          f"(python train.py --run_dir={run_dir} --category={config.category})")
+        raise ConfigError(f"{run_dir} has no checkpoint in {run_folder.checkpoint_folder(run_dir, checkpoint)}: "
+                          f"train it first (python train.py --run_dir={run_dir} --category={config.category})")
     spec = spec_for(config)
     model = CBiGAN(config, spec.patch_size)
     checkpoint = model.checkpoint()
-    status = checkpoint.restore(path)
-    status.expect_partial()  # the job's extra counters (elapsed time) are not needed here
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError:
-        raise ConfigError(f"checkpoint {path} does not match the model described by {run_dir}/config.json "
-                          "(written by an older version of this code, or config.json was edited); retrain the run")
+    run_folder.restore(checkpoint, path, run_dir, partial=True)
 
     return RestoredRun(run_dir, config, spec, model, path, int(model.step.numpy()), checkpoint)

@@ -1,21 +1,151 @@
-"""The run folder: naming, config.json with provenance, and the resume rules."""
+"""The one owner of a run folder: its file names, config.json, the lock, atomic writes, the checkpoints (with
+fallback to the newest one that restores), where evaluation writes, and the resume rules.
+
+A run folder (runs/<category>-alpha<alpha>-<timestamp>/):
+    config.json                 every setting and its provenance (atomic rewrite)
+    .lock                       pid of the process training it (fcntl.flock: released by the OS when it dies)
+    train_log.csv, metrics.csv  one row per interval, appended (a torn last line is skipped on read); the resume
+                                truncation rewrites them atomically
+    holdout_scores.csv          scores of the held-out training images (atomic)
+    checkpoints/, checkpoints_best_on_test/   ckpt-N.index/.data-*, and the "checkpoint" state file
+    eval*/                      written by evaluate.py into a temporary folder beside it and swapped in at the end
+    previews/, tensorboard/, predictions/
+
+No TensorFlow at import time (inference/threshold.py and sweep.py use this module without it).
+"""
+import contextlib
 import datetime
+import errno
 import os
 import platform
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
-from config import CONFIG_FILE, TrainConfig
 from errors import ConfigError
+
+CONFIG_FILE = "config.json"
+LOCK_FILE = ".lock"
+TRAIN_LOG_FILE = "train_log.csv"
+MONITOR_FILE = "metrics.csv"
+HOLDOUT_SCORES_FILE = "holdout_scores.csv"
+CHECKPOINT_DIR = "checkpoints"
+BEST_ON_TEST_DIR = "checkpoints_best_on_test"
+PREVIEWS_DIR = "previews"
+TENSORBOARD_DIR = "tensorboard"
+PREDICTIONS_DIR = "predictions"
+EVAL_DIR = "eval"
+CHECKPOINT_FOLDERS = {"latest": CHECKPOINT_DIR, "best_on_test": BEST_ON_TEST_DIR}
 
 # Settings that may differ when resuming (they do not change what is being trained).
 RESUMABLE_CHANGES = {"steps", "checkpoint_every", "log_every", "preview_every", "keep_checkpoints",
                      "monitor_every", "data_dir", "run_dir"}
 
 
+def path(run_dir, name):
+    return os.path.join(os.fspath(run_dir), name)
+
+
+def checkpoint_folder(run_dir, which="latest"):
+    return path(run_dir, CHECKPOINT_FOLDERS[which])
+
+
 def default_run_dir(config, now=None):
     stamp = (now or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
     return os.path.join("runs", f"{config.category}-alpha{config.alpha:g}-{stamp}")
+
+
+def is_run_folder(folder):
+    return Path(folder, CONFIG_FILE).is_file()
+
+
+def holds_only_the_lock(folder):
+    """True for a folder that is empty or holds nothing but the lock file (a new run being started)."""
+    return set(os.listdir(folder)) <= {LOCK_FILE}
+
+
+# ---------------------------------------------------------------------------------------------- atomic writes
+
+
+@contextlib.contextmanager
+def atomic_write(target, mode="w", newline=None):
+    """Open a temporary file beside target; on success it is flushed, synced and renamed over target
+    (os.replace), so target is always either the old file or the complete new one; on error it is removed."""
+    target = os.fspath(target)
+    folder = os.path.dirname(os.path.abspath(target))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(target)}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, mode, newline=newline) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def write_text(target, text):
+    with atomic_write(target) as handle:
+        handle.write(text)
+
+
+def read_csv_rows(file):
+    """The rows (dicts) of an appended CSV log; a torn last line (a kill during an append) is dropped."""
+    import csv
+    if not os.path.isfile(file):
+        return []
+    with open(file, newline="") as handle:
+        text = handle.read()
+    if text and not text.endswith("\n"):
+        text = text[:text.rfind("\n") + 1]
+    reader = csv.DictReader(text.splitlines())
+    return [row for row in reader if None not in row.values() and None not in row]
+
+
+# ---------------------------------------------------------------------------------------------- the lock
+
+_held = {}  # realpath of a lock file -> open file descriptor (this process's locks)
+
+
+def acquire_lock(folder, what="train.py"):
+    """Lock folder for this process (creating it): a LOCK_FILE holding our pid under fcntl.flock. A lock held by
+    a living process is a ConfigError naming its pid; one left by a dead process is taken over (the OS released
+    its flock). Re-entrant within a process; released at exit or by release_lock."""
+    import fcntl
+    os.makedirs(folder, exist_ok=True)
+    file = os.path.realpath(path(folder, LOCK_FILE))
+    if file in _held:
+        return file
+    fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        other = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        if err.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
+            raise
+        raise ConfigError(f"{folder} is in use by another {what} (pid {other}); wait for it to finish or stop it "
+                          "first") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _held[file] = fd
+    return file
+
+
+def release_lock(folder):
+    file = os.path.realpath(path(folder, LOCK_FILE))
+    fd = _held.pop(file, None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.remove(file)
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------- config.json
 
 
 def git_commit():
@@ -42,13 +172,10 @@ def provenance(spec, files, n_train, n_holdout):
     }
 
 
-def is_run_folder(path):
-    return Path(path, CONFIG_FILE).is_file()
-
-
 def reconcile_with_saved(config, explicit_flags):
     """On resume: the saved config wins; a flag given explicitly with a different value is an error, except
     for the settings in RESUMABLE_CHANGES (e.g. --steps to extend a run)."""
+    from config import TrainConfig
     saved, _ = TrainConfig.load(config.run_dir)
     merged = saved.to_dict()
     for name in explicit_flags:
@@ -62,3 +189,106 @@ def reconcile_with_saved(config, explicit_flags):
                               "drop the flag to resume, or choose a new --run_dir")
     merged["run_dir"] = config.run_dir
     return TrainConfig.from_dict(merged)
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+
+
+def checkpoint_steps(folder):
+    """Steps of the ckpt-N.index files in folder, newest first (the files themselves, not the state file)."""
+    if not os.path.isdir(folder):
+        return []
+    steps = [int(m.group(1)) for name in os.listdir(folder) if (m := re.fullmatch(r"ckpt-(\d+)\.index", name))]
+    return sorted(steps, reverse=True)
+
+
+def _readable(prefix):
+    """Why the checkpoint at prefix cannot be read (every tensor is read: checksums are verified), or None."""
+    import tensorflow as tf
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as err:  # noqa: BLE001  (OpError/DataLossError, IndexError "read less bytes", ...)
+        return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return None
+
+
+def find_checkpoint(run_dir, which="latest", log=print, folder=None):
+    """The newest checkpoint of run_dir that can be read (None when the folder holds no ckpt files). A newer one
+    that is missing, truncated or fails its checksums is skipped with one line; ckpt files that all fail: a
+    ConfigError naming the folder."""
+    folder = folder or checkpoint_folder(run_dir, which)
+    steps = checkpoint_steps(folder)
+    skipped = []
+    for step in steps:
+        prefix = os.path.join(folder, f"ckpt-{step}")
+        problem = _readable(prefix)
+        if problem is None:
+            if skipped:
+                log(f"warning: {', '.join(skipped)} in {folder} cannot be read; using ckpt-{step}")
+            return prefix
+        skipped.append(f"ckpt-{step}")
+    if steps:
+        raise ConfigError(f"no checkpoint in {folder} can be read ({', '.join(skipped)} are truncated or "
+                          "corrupt); restore them from a backup or start a new --run_dir")
+    return None
+
+
+def restore(checkpoint, prefix, run_dir, partial=False):
+    """Restore a tf.train.Checkpoint from prefix; a model that does not match config.json is a ConfigError."""
+    status = checkpoint.restore(prefix)
+    if partial:
+        status.expect_partial()  # the job's extra counters (elapsed time) are not needed
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError:
+        raise ConfigError(f"checkpoint {prefix} does not match the model described by {run_dir}/{CONFIG_FILE} "
+                          "(written by an older version of this code, or config.json was edited); use a new "
+                          "--run_dir or retrain the run") from None
+    return prefix
+
+
+# ---------------------------------------------------------------------------------------------- eval folders
+
+
+def check_eval_output(run_dir, eval_dir):
+    if os.path.realpath(eval_dir) == os.path.realpath(run_dir):
+        raise ConfigError(f"--output={eval_dir} is the run folder itself; give a folder for the evaluation's files "
+                          f"(default {path(run_dir, EVAL_DIR)})")
+
+
+def staging_folder(final_dir):
+    """A fresh temporary folder beside final_dir where an evaluation is written before swap_in."""
+    final_dir = os.path.normpath(final_dir)
+    staging = f"{final_dir}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    return staging
+
+
+def swap_in(staging, final_dir, owned_names):
+    """Make staging's files final_dir's. A final_dir holding only files named in owned_names (an earlier
+    evaluation) is replaced as a whole (renamed aside, then removed); otherwise each new file is moved in with
+    os.replace and stale owned_names files are removed; other files are never touched."""
+    final_dir = os.path.normpath(final_dir)
+    owned = set(owned_names)
+    if os.path.isdir(final_dir) and set(os.listdir(final_dir)) <= owned:
+        old = f"{final_dir}.old-{os.getpid()}"
+        os.replace(final_dir, old)
+        os.replace(staging, final_dir)
+        for name in os.listdir(old):
+            os.remove(os.path.join(old, name))
+        os.rmdir(old)
+        return final_dir
+    if not os.path.exists(final_dir):
+        os.replace(staging, final_dir)
+        return final_dir
+    new = set(os.listdir(staging))
+    for name in new:
+        os.replace(os.path.join(staging, name), os.path.join(final_dir, name))
+    for name in owned - new:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(final_dir, name))
+    os.rmdir(staging)
+    return final_dir

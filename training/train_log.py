@@ -1,8 +1,10 @@
 """train_log.csv: one row per logging interval, appended and flushed as training goes (nothing kept in memory
-beyond the current interval's sums). On resume, rows after the restored step are dropped first."""
+beyond the current interval's sums). On resume, rows after the restored step are dropped first (an atomic
+rewrite); a torn last line (a kill during an append) is dropped on read."""
 import csv
 import math
-import os
+
+from training.run_folder import atomic_write, read_csv_rows
 
 LOSS_COLUMNS = ("critic_loss", "gradient_penalty", "critic_total", "adversarial_loss", "image_reconstruction",
                 "latent_reconstruction", "consistency_loss", "generator_encoder_total", "real_score",
@@ -31,15 +33,12 @@ class IntervalMeans:
 
 def rows_up_to(path, step):
     """The rows of a CSV log with a "step" column up to step (none when the file does not exist)."""
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as handle:
-        return [row for row in csv.DictReader(handle) if int(row["step"]) <= step]
+    return [row for row in read_csv_rows(path) if int(row["step"]) <= step]
 
 
 def rewrite_csv(path, columns, rows):
-    """Write the header and rows (dicts; missing columns left empty), replacing the file."""
-    with open(path, "w", newline="") as handle:
+    """Write the header and rows (dicts; missing columns left empty), replacing the file atomically."""
+    with atomic_write(path, newline="") as handle:
         writer = csv.DictWriter(handle, columns)
         writer.writeheader()
         writer.writerows({k: row.get(k, "") for k in columns} for row in rows)

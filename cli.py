@@ -48,5 +48,16 @@ def run_main(main_fn, load_tensorflow=True):
             print(f"error: training diverged: {err}", file=sys.stderr)
             sys.exit(1)
 
-    app.run(wrapped)
+    app.run(wrapped, flags_parser=_parse_flags)
+
+
+def _parse_flags(argv):
+    """absl's flag parsing, but a malformed or unknown flag is one line and exit code 2 like every other bad flag
+    (absl's own handler exits 1)."""
+    from absl import flags
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as err:
+        print(f"error: {err} (see --helpshort)", file=sys.stderr)
+        sys.exit(2)
 

@@ -150,6 +150,11 @@ class TrainConfig:
         need(0.0 <= self.score_lambda <= 1.0, "score_lambda", "must be in [0, 1]")
         need(self.feature_layer in FEATURE_LAYERS, "feature_layer", f"must be one of {FEATURE_LAYERS}")
         need(self.checkpoint_every > 0, "checkpoint_every", "must be positive")
+        need(self.log_every > 0, "log_every", f"must be positive, got {self.log_every}")
+        need(self.keep_checkpoints > 0, "keep_checkpoints", f"must be positive (checkpoints kept), got "
+             f"{self.keep_checkpoints}")
+        need(self.preview_every >= 0, "preview_every", f"must be >= 0 (0: only at the end), got {self.preview_every}")
+        need(self.monitor_every >= 0, "monitor_every", f"must be >= 0 (0: off), got {self.monitor_every}")
         need(self.type in (None, "object", "texture"), "type", "must be object or texture")
         need(self.rotation_interpolation in ("NEAREST", "BILINEAR"), "rotation_interpolation",
              "must be NEAREST or BILINEAR")

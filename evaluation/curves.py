@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from config import TrainConfig
 from errors import ConfigError
 from evaluation.plots import _save
+from training import run_folder
 from training.monitor_log import read_rows, rows_at_lambda
 
 LOG_PANELS = (("image_reconstruction", "image reconstruction L_R (eq. 11)"),
@@ -27,14 +28,14 @@ def read_curves(run_dir):
     """{column: (steps, values)} of a run's train_log.csv panels and its monitoring AUROC; missing files or
     columns are left out (a run trained without --monitor_every has no AUROC curve)."""
     curves = {}
-    log_path = os.path.join(run_dir, "train_log.csv")
+    log_path = run_folder.path(run_dir, run_folder.TRAIN_LOG_FILE)
     if os.path.isfile(log_path):
         log = pd.read_csv(log_path)
         for column, _ in LOG_PANELS:
             if column in log.columns:
                 rows = log[["step", column]].dropna()
                 curves[column] = (rows["step"].to_numpy(), rows[column].to_numpy())
-    rows = read_rows(os.path.join(run_dir, "metrics.csv"))
+    rows = read_rows(run_folder.path(run_dir, run_folder.MONITOR_FILE))
     if rows:
         monitored = rows_at_lambda(rows, _score_lambda(run_dir, rows))
         curves[MONITOR_PANEL[0]] = (np.array([s for s, _ in monitored]), np.array([a for _, a in monitored]))

@@ -222,6 +222,12 @@ def test_sigterm_checkpoints_then_resume_reaches_the_requested_step(tmp_path, da
     (["--category=widget", "--data_dir={data}", "--alpha=2"], "--alpha"),
     (["--category=widget", "--data_dir={data}", "--image_size=100"], "--image_size"),
     (["--category=widget", "--data_dir={data}", "--steps=0"], "--steps"),
+    (["--category=widget", "--data_dir={data}", "--log_every=0"], "--log_every"),
+    (["--category=widget", "--data_dir={data}", "--keep_checkpoints=0"], "--keep_checkpoints"),
+    (["--category=widget", "--data_dir={data}", "--keep_checkpoints=-1"], "--keep_checkpoints"),
+    (["--category=widget", "--data_dir={data}", "--monitor_every=-5"], "--monitor_every"),
+    (["--category=widget", "--data_dir={data}", "--steps=abc"], "--steps=abc"),  # malformed: exit 2, not absl's 1
+    (["--category=widget", "--data_dir={data}", "--no_such_flag=1"], "no_such_flag"),
 ])
 def test_bad_flags_and_paths_give_one_line_and_exit_2(tmp_path, dataset, args, message):
     args = [a.replace("{data}", str(dataset)) for a in args] + [f"--run_dir={tmp_path / 'run'}"]

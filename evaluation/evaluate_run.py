@@ -187,7 +187,7 @@ def default_output_dir(run_dir, settings, config):
     eval_ema, eval_latest, ...)."""
     default_checkpoint, default_weights = scoring_defaults(config)
     checkpoint, weights = scoring_defaults(config, settings.checkpoint, settings.weights)
-    name = "eval"
+    name = run_folder.EVAL_DIR
     if weights != default_weights:
         name += f"_{weights}"
     if checkpoint != default_checkpoint:

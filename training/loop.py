@@ -119,7 +119,7 @@ class TrainingJob:
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.checkpoint = self.model.checkpoint()
         self.checkpoint.elapsed = self.elapsed
-        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.run_dir, CHECKPOINT_DIR),
+        self.manager = tf.train.CheckpointManager(self.checkpoint, run_folder.checkpoint_folder(self.run_dir),
                                                   max_to_keep=config.keep_checkpoints)
         # The newest checkpoint that can be read (ckpt-N.index files, not only the state file); never step 0
         # while ckpt files exist (none readable: a ConfigError naming the folder).
@@ -132,7 +132,7 @@ class TrainingJob:
         self.best_on_test = None
         if config.keep_best_on_test:
             self.best_on_test = tf.train.CheckpointManager(
-                self.checkpoint, os.path.join(self.run_dir, BEST_ON_TEST_DIR), max_to_keep=1)
+                self.checkpoint, run_folder.checkpoint_folder(self.run_dir, "best_on_test"), max_to_keep=1)
 
     # ---- the loop ----
 

@@ -5,7 +5,6 @@ histogram.png  score histograms of good vs anomalous test images at one lambda, 
 examples.png   a grid of test images: input, reconstruction G(E(x)), anomaly map (per-pixel L1 error, one
                shared colour scale), and the ground-truth mask when the category has masks.
 """
-import os
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -13,12 +12,14 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 from data.images import from_model_range_numpy
+from training.run_folder import atomic_write
 
 
 def _save(figure, path):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    """PNG written to a temporary file beside path and renamed (never a truncated picture)."""
     FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=100)
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, dpi=100, format="png")
     return path
 
 

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from training.run_folder import atomic_write, write_text
+
 __all__ = [
     "TEXTURES",
     "OBJECTS",
@@ -299,11 +301,12 @@ def write_results(results_by_metric: dict[str, list], out_dir, category_types: d
     wide["protocol"] = [protocol_of(method, protocols) for method in wide["method"]]
     wide = wide[["metric", "method", "protocol"] + columns]
     csv_path = out_dir / "results.csv"
-    wide.to_csv(csv_path, index=False)
+    with atomic_write(csv_path, newline="") as handle:
+        wide.to_csv(handle, index=False)
 
     md_path = out_dir / "results.md"
     sections = [results_markdown(t, metric, protocols) for metric, t in tables.items()]
-    md_path.write_text("# Results\n\n" + "\n".join(sections))
+    write_text(md_path, "# Results\n\n" + "\n".join(sections))
     return csv_path, md_path
 
 

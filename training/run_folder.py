@@ -120,16 +120,23 @@ def acquire_lock(folder, what="train.py"):
     file = os.path.realpath(path(folder, LOCK_FILE))
     if file in _held:
         return file
-    fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as err:
-        other = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+    while True:
+        fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            other = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            if err.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
+                raise
+            raise ConfigError(f"{folder} is in use by another {what} (pid {other}); wait for it to finish or stop "
+                              "it first") from None
+        try:  # the holder may have removed the file as we opened it: lock the file that is there now
+            if os.stat(file).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
         os.close(fd)
-        if err.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
-            raise
-        raise ConfigError(f"{folder} is in use by another {what} (pid {other}); wait for it to finish or stop it "
-                          "first") from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _held[file] = fd

@@ -173,6 +173,21 @@ def test_missing_state_file_resumes_from_the_checkpoint_files_not_step_0(trained
     assert read_log_steps(run) == [4, 8, 12, 14]  # kept, not wiped by a restart from step 0
 
 
+def test_resume_skips_a_truncated_newest_checkpoint(trained, tmp_path):
+    from training.loop import train
+    run = copy_run(trained, tmp_path)
+    index = run / run_folder.CHECKPOINT_DIR / "ckpt-12.index"
+    index.write_bytes(index.read_bytes()[:10])  # kill -9 while it was written
+    lines = []
+    config = tiny_config(category="bottle", data_dir=str(trained["data"]), run_dir=str(run),
+                         **dict(TRAIN, steps=14, threshold_holdout=0.2))
+    train(config, explicit_flags=["steps"], log=lines.append)
+    assert [line for line in lines if "cannot be read" in line] == [
+        f"warning: ckpt-12 in {run / run_folder.CHECKPOINT_DIR} cannot be read; using ckpt-6"]
+    assert any("from step 6" in line for line in lines)
+    assert read_log_steps(run) == [4, 8, 12, 14]
+
+
 def test_garbled_state_file_and_no_readable_checkpoint(trained, tmp_path):
     from training.restore import restore_run
     run = copy_run(trained, tmp_path)
@@ -261,3 +276,23 @@ def test_sweep_treats_an_interrupted_child_as_not_done(tmp_path):
     assert sweep.run_tasks(tasks, commands, [None], str(tmp_path / "logs"), log=messages.append) == {"a": 143}
     assert any("not done" in m for m in messages) and not any(m.endswith("done") and "not" not in m
                                                                  for m in messages)
+
+
+def test_ctrl_c_during_training_checkpoints_and_exits_130(trained, tmp_path):
+    run = tmp_path / "run"
+    args = [str(REPO / "train.py"), "--category=bottle", f"--data_dir={trained['data']}", f"--run_dir={run}",
+            "--channels=1", "--latent_size=8", "--batch_size=4", "--image_size=32", "--d_iter=2", "--log_every=2",
+            "--checkpoint_every=100000", "--preview_every=0", "--threshold_holdout=0", "--steps=100000"]
+    process = subprocess.Popen([sys.executable] + args, cwd=REPO, env=ENV, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    log = run / run_folder.TRAIN_LOG_FILE
+    deadline = time.time() + 300
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "SIGINT: saving checkpoint..." in stderr and "SIGINT: checkpoint written at step" in stderr
+    assert "Traceback" not in stderr
+    assert run_folder.checkpoint_steps(run / run_folder.CHECKPOINT_DIR)
+    assert not (run / run_folder.LOCK_FILE).exists()  # released on the way out

@@ -5,6 +5,26 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def define_scoring_flags():
+    """The flags evaluate.py, predict.py and export.py share: which weights of which checkpoint, and the image
+    score (evaluation/image_scores.py). Defined once so that their names, defaults and help agree; listed by the
+    calling script's --help (absl's module_name of the main script is sys.argv[0])."""
+    from absl import flags
+    here = dict(module_name=sys.argv[0])
+    flags.DEFINE_enum("weights", None, ["ema", "last"], "E and G weights: the EMA copies or the last trained ones "
+                      "(default: the run's protocol: ema for fair, last for authors).", **here)
+    flags.DEFINE_enum("checkpoint", None, ["latest", "best_on_test"], "Checkpoint: the latest, or the one kept by "
+                      "--keep_best_on_test / --protocol=authors, selected on the test set (default: the run's "
+                      "protocol: latest for fair, best_on_test for authors).", **here)
+    flags.DEFINE_string("image_score", "paper", "Image score: paper (eq. 7, the L1 sums at the run's lambda; "
+                        "default), map_max (max of the smoothed anomaly map) or map_topk (mean of its top "
+                        "--topk_percent %); a threshold is computed with the same score. See docs/EVALUATION.md.", **here)
+    flags.DEFINE_string("topk_percent", "1", "map_topk: percent of the map's pixels averaged (in (0, 100]).", **here)
+    flags.DEFINE_float("smoothing_sigma", 4.0, "Gaussian sigma of the anomaly maps (map image scores and pixel "
+                       "metrics), in pixels at 256 px scale (scaled to the map size: 2 px at 128, 8 px at 512); "
+                       "0: no smoothing.", **here)
+
+
 def import_tensorflow_quietly():
     """Import TensorFlow with the C++ start-up banner (oneDNN notice, absl pre-init warning) discarded: those
     lines ignore TF_CPP_MIN_LOG_LEVEL. Errors still surface as Python exceptions."""

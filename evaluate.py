@@ -5,16 +5,12 @@ per_defect.csv, roc.png, histogram.png, examples.png). A folder of run folders: 
 evaluations with the same settings unless --force) and writes results.csv / results.md beside them.
 See docs/EVALUATION.md.
 """
-import cli  # noqa: F401  (sets TF log level before TensorFlow loads)
+import cli  # sets TF log level before TensorFlow loads; shared flags
 from absl import flags
 
 FLAGS = flags.FLAGS
+cli.define_scoring_flags()
 flags.DEFINE_string("run", None, "A run folder (holds config.json) or a folder of run folders.")
-flags.DEFINE_enum("weights", None, ["ema", "last"], "E and G weights: the EMA copies or the last trained ones "
-                  "(default: the run's protocol: ema for fair, last for authors).")
-flags.DEFINE_enum("checkpoint", None, ["latest", "best_on_test"], "Checkpoint: the latest, or the one kept by "
-                  "--keep_best_on_test, selected on the test set (default: the run's protocol: latest for fair, "
-                  "best_on_test for authors).")
 flags.DEFINE_string("data_dir", None, "Dataset root holding the category folder (default: the run's "
                     "config.json; needed when the dataset moved since training).")
 flags.DEFINE_string("lambdas", "", "Comma-separated lambdas of eq. 7 (default 0.1 plus 0.0, 0.1, ..., 1.0); the "
@@ -25,12 +21,7 @@ flags.DEFINE_integer("batch_size", 64, "Model inputs (objects or texture patches
 flags.DEFINE_string("output", None, "One run: its eval folder (default <run>/eval, <run>/eval_last for "
                     "--weights=last, ...). A folder of runs: where results.csv / results.md go (default the "
                     "folder itself).")
-flags.DEFINE_float("smoothing_sigma", 4.0, "Gaussian sigma of the anomaly maps for the pixel metrics, in pixels "
-                   "at 256 px scale (scaled to the map size: 2 px at 128, 8 px at 512); 0: no smoothing.")
 flags.DEFINE_integer("pixel_size", 0, "Side of maps and masks for the pixel metrics (0: the run's image size).")
-flags.DEFINE_string("image_score", "paper", "Image score: paper (eq. 7, the L1 sums; default), map_max (max of the "
-                    "smoothed anomaly map) or map_topk (mean of its top --topk_percent %). See docs/EVALUATION.md.")
-flags.DEFINE_string("topk_percent", "1", "map_topk: percent of the map's pixels averaged (in (0, 100]).")
 flags.DEFINE_boolean("force", False, "Folder of runs: re-evaluate runs already evaluated with the same settings.")
 
 

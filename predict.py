@@ -6,16 +6,15 @@ image_score);
 unreadable files are reported, skipped and listed in <output>/skipped.csv. The default threshold is a quantile
 of the run's held-out good training scores (holdout_scores.csv); see docs/PREDICT.md.
 """
-import cli  # noqa: F401  (sets TF log level before TensorFlow loads)
+import cli  # sets TF log level before TensorFlow loads; shared flags
 from absl import flags
 
 from inference.threshold import DEFAULT_QUANTILE
 
 FLAGS = flags.FLAGS
+cli.define_scoring_flags()
 flags.DEFINE_string("run", None, "Run folder written by train.py.")
 flags.DEFINE_string("output", None, "Output folder (default <run>/predictions).")
-flags.DEFINE_enum("weights", None, ["ema", "last"], "E and G weights: the EMA copies or the last trained ones "
-                  "(default: the run's protocol: ema for fair, last for authors).")
 flags.DEFINE_float("score_lambda", None, "lambda of the anomaly score (eq. 7); default: the run's score_lambda.")
 flags.DEFINE_float("threshold", None, "Decision threshold on the score (score > threshold: anomalous); "
                    "default: --threshold_quantile of the run's held-out good scores.")
@@ -25,14 +24,6 @@ flags.DEFINE_boolean("heatmaps", False, "Also write a PNG per image with the ano
 flags.DEFINE_float("heatmap_vmax", 0.0, "Per-pixel error shown at full colour in heatmaps (0: each image's own "
                    "maximum; set a value to compare heatmaps across images).")
 flags.DEFINE_integer("batch_size", 32, "Images read and scored at a time.")
-flags.DEFINE_enum("checkpoint", None, ["latest", "best_on_test"], "Checkpoint to load (default: the run's "
-                  "protocol: latest for fair, best_on_test for authors).")
-flags.DEFINE_string("image_score", "paper", "Image score: paper (eq. 7 at --score_lambda; default), map_max (max "
-                    "of the smoothed anomaly map) or map_topk (mean of its top --topk_percent %), as evaluate.py; "
-                    "the held-out threshold is computed with the same score. See docs/PREDICT.md.")
-flags.DEFINE_string("topk_percent", "1", "map_topk: percent of the map's pixels averaged (in (0, 100]).")
-flags.DEFINE_float("smoothing_sigma", 4.0, "map_max / map_topk: Gaussian sigma of the anomaly map in pixels at "
-                   "256 px scale, as evaluate.py's (0: no smoothing).")
 
 
 def main(argv):

@@ -227,6 +227,14 @@ def main(argv):
         return
     run_folder.acquire_lock(FLAGS.sweep_dir, "sweep.py")  # one sweep per sweep folder (ConfigError naming the pid)
     try:
+        run_sweep(tasks, commands, slots)
+    finally:
+        run_folder.release_lock(FLAGS.sweep_dir)
+
+
+def run_sweep(tasks, commands, slots):
+    """Train (len(slots) at a time), then evaluate the sweep folder; exit 130 on Ctrl-C, 1 if a run is not done."""
+    try:
         codes = run_tasks(tasks, commands, slots, os.path.join(FLAGS.sweep_dir, "logs"))
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
@@ -237,7 +245,7 @@ def main(argv):
         if result.returncode != 0:
             failed.append("evaluate.py")
     if failed:
-        print(f"error: failed: {', '.join(failed)} (run the same command again to resume)", file=sys.stderr)
+        print(f"error: not done: {', '.join(failed)} (run the same command again to resume)", file=sys.stderr)
         sys.exit(1)
 
 

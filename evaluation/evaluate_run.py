@@ -197,7 +197,7 @@ def default_output_dir(run_dir, settings, config):
         name += f"_{layer}"
     if settings.image_score != IS.DEFAULT_IMAGE_SCORE:
         name += f"_{IS.name(settings.image_score, settings.topk_percent)}"
-    return os.path.join(run_dir, name)
+    return run_folder.path(run_dir, name)
 
 
 def find_checkpoint(run_dir, checkpoint="latest", log=print):

@@ -167,10 +167,13 @@ def test_missing_state_file_resumes_from_the_checkpoint_files_not_step_0(trained
     assert read_log_steps(run) == [4, 8, 12]
     lines = []
     config = tiny_config(category="bottle", data_dir=str(trained["data"]), run_dir=str(run),
-                         **dict(TRAIN, steps=14))
-    train(config, explicit_flags=["steps"], log=lines.append)
+                         **dict(TRAIN, steps=14, keep_checkpoints=2))
+    train(config, explicit_flags=["steps", "keep_checkpoints"], log=lines.append)
     assert any("resuming" in line and "from step 12" in line for line in lines), lines
     assert read_log_steps(run) == [4, 8, 12, 14]  # kept, not wiped by a restart from step 0
+    # the state file was rebuilt from the files: --keep_checkpoints=2 applies to the old checkpoints too
+    assert run_folder.checkpoint_steps(run / run_folder.CHECKPOINT_DIR) == [14, 12]
+    assert 'model_checkpoint_path: "ckpt-14"' in (run / run_folder.CHECKPOINT_DIR / "checkpoint").read_text()
 
 
 def test_resume_skips_a_truncated_newest_checkpoint(trained, tmp_path):

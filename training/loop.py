@@ -119,11 +119,13 @@ class TrainingJob:
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.checkpoint = self.model.checkpoint()
         self.checkpoint.elapsed = self.elapsed
-        self.manager = tf.train.CheckpointManager(self.checkpoint, run_folder.checkpoint_folder(self.run_dir),
-                                                  max_to_keep=config.keep_checkpoints)
         # The newest checkpoint that can be read (ckpt-N.index files, not only the state file); never step 0
         # while ckpt files exist (none readable: a ConfigError naming the folder).
         latest = run_folder.find_checkpoint(self.run_dir, log=log)
+        if latest:
+            run_folder.repair_checkpoint_state(latest)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, run_folder.checkpoint_folder(self.run_dir),
+                                                  max_to_keep=config.keep_checkpoints)
         if self.chief_run_dir and self.chief_run_dir != self.run_dir:  # a worker: the chief's, when shared
             latest = run_folder.find_checkpoint(self.chief_run_dir, log=log) or latest
         if latest:

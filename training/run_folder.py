@@ -242,6 +242,28 @@ def find_checkpoint(run_dir, which="latest", log=print, folder=None):
     return None
 
 
+def repair_checkpoint_state(prefix):
+    """Before training resumes from prefix: a "checkpoint" state file that is missing, garbled or names another
+    checkpoint is rewritten to name prefix and the older ckpt files, so CheckpointManager keeps its
+    --keep_checkpoints rule over them (and its next save does not list the skipped ones)."""
+    import time
+    folder, name = os.path.split(prefix)
+    state = os.path.join(folder, "checkpoint")
+    try:
+        current = re.search(r'^model_checkpoint_path:\s*"(?:.*/)?([^"/]+)"', Path(state).read_text(), re.M)
+    except (OSError, UnicodeDecodeError):
+        current = None
+    if current and current.group(1) == name:
+        return
+    step = int(name.rsplit("-", 1)[1])
+    now = time.time()
+    older = [f"ckpt-{s}" for s in sorted(checkpoint_steps(folder)) if s <= step]
+    write_text(state, f'model_checkpoint_path: "{name}"\n'
+               + "".join(f'all_model_checkpoint_paths: "{n}"\n' for n in older)
+               + "".join(f"all_model_checkpoint_timestamps: {now}\n" for _ in older)
+               + f"last_preserved_timestamp: {now - 1}\n")
+
+
 def restore(checkpoint, prefix, run_dir, partial=False):
     """Restore a tf.train.Checkpoint from prefix; a model that does not match config.json is a ConfigError."""
     status = checkpoint.restore(prefix)

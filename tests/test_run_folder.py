@@ -127,6 +127,36 @@ def test_a_failed_write_leaves_config_json_and_the_logs_whole(tmp_path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == [run_folder.CONFIG_FILE, run_folder.TRAIN_LOG_FILE]
 
 
+def test_a_failed_holdout_scores_write_keeps_the_previous_file(trained, tmp_path, monkeypatch):
+    import training.loop as loop
+    run = copy_run(trained, tmp_path)
+    holdout = run / run_folder.HOLDOUT_SCORES_FILE
+    before = holdout.read_text()
+    assert len(before.splitlines()) >= 2
+    real_writer = loop.csv.writer
+
+    class FailingWriter:  # the disk fills up after the header
+        def __init__(self, handle):
+            self.writer, self.rows = real_writer(handle), 0
+
+        def writerow(self, row):
+            self.rows += 1
+            if self.rows > 1:
+                raise OSError(28, "No space left on device")
+            self.writer.writerow(row)
+
+    config = tiny_config(category="bottle", data_dir=str(trained["data"]), run_dir=str(run), **TRAIN)
+    job = loop.TrainingJob(config, log=lambda *a: None)
+    monkeypatch.setattr(loop.csv, "writer", FailingWriter)
+    try:
+        with pytest.raises(OSError):
+            job.finish()
+    finally:
+        run_folder.release_lock(run)
+    assert holdout.read_text() == before
+    assert not [p.name for p in run.iterdir() if ".tmp-" in p.name]
+
+
 def test_a_torn_last_log_line_is_dropped_on_read(tmp_path):
     from training.train_log import rows_up_to
     log = tmp_path / run_folder.TRAIN_LOG_FILE

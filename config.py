@@ -20,7 +20,8 @@ GP_PAIRINGS = ("paper", "authors")
 # test-set selection. "authors": what the authors' code does to produce the paper's tables: EMA every 10 batches
 # without warm-up (the shadow copy taken at batch 10), test AUROC of the EMA weights every 1,000 batches, the
 # checkpoint with the best such AUROC kept, and its live (last-trained) weights scored (test-set selection:
-# optimistic); training on all of train/good, as they did (no held-out images for predict.py's threshold). Each value below is set unless the flag is given explicitly; config.json records what was set.
+# optimistic); training on all of train/good, as they did (no held-out images for predict.py's threshold). Each
+# value below is set unless the flag is given explicitly; config.json records what was set.
 PROTOCOL_SETTINGS = {
     "fair": {},
     "authors": {"ema_every": 10, "ema_warmup": False, "ema_decay": 0.999, "monitor_every": 1000,

@@ -104,8 +104,8 @@ class CBiGAN(keras.Model):
             self.alpha.assign(self.config.alpha_at(step))
         step_fn = {"critic": self.critic_step, "generator_encoder": self.generator_encoder_step,
                    "joint": self.joint_step}[kind]
-        results = step_fn(x)
-        if self.ema_every and int(self.step.numpy()) % self.ema_every == 0:
+        results = step_fn(x)  # each step function adds 1 to self.step
+        if self.ema_every and (step + 1) % self.ema_every == 0:
             self.scheduled_ema_update()
         return kind, results
 
@@ -188,13 +188,15 @@ class CBiGAN(keras.Model):
         """One critic update on (x, z, epsilon). With replicas > 1 (per replica, under a strategy) the losses
         are this replica's batch means divided by the number of replicas: the optimizer sums the gradients
         over the replicas (all-reduce), which then are those of the global batch mean."""
+        results, gradients = self._critic_gradients(x, z, epsilon, replicas)
+        self.critic_optimizer.apply_gradients(zip(gradients, self.critic.trainable_variables))
+        return results
+
+    def _critic_gradients(self, x, z, epsilon, replicas):
         with tf.GradientTape() as tape:
             results = self._per_replica(self.critic_losses(x, z, epsilon), replicas)
             loss = self._scale_loss(self.critic_optimizer, results["critic_total"])
-        variables = self.critic.trainable_variables
-        gradients = tape.gradient(loss, variables)
-        self.critic_optimizer.apply_gradients(zip(gradients, variables))
-        return results
+        return results, tape.gradient(loss, self.critic.trainable_variables)
 
     def _generator_encoder_update(self, x, z, replicas=1):
         """One G/E update on (x, z); replicas as in _critic_update. EMA and step are updated by the caller."""
@@ -211,10 +213,7 @@ class CBiGAN(keras.Model):
     def _joint_update(self, x, z_critic, epsilon, z, replicas=1):
         """d_iter 0: the critic update (z_critic, epsilon) and the G/E update (z) on the same batch, both
         gradients computed before either is applied. Returns the losses of both (real/fake scores of G/E's)."""
-        with tf.GradientTape() as tape:
-            critic_results = self._per_replica(self.critic_losses(x, z_critic, epsilon), replicas)
-            critic_loss = self._scale_loss(self.critic_optimizer, critic_results["critic_total"])
-        critic_gradients = tape.gradient(critic_loss, self.critic.trainable_variables)
+        critic_results, critic_gradients = self._critic_gradients(x, z_critic, epsilon, replicas)
         results, ge_gradients = self._generator_encoder_gradients(x, z, replicas)
         self.critic_optimizer.apply_gradients(zip(critic_gradients, self.critic.trainable_variables))
         self.ge_optimizer.apply_gradients(zip(ge_gradients, self.generator_encoder_variables))

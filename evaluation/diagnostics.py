@@ -33,6 +33,31 @@ def reconstruction_specificity(inputs, reconstructions):
             "images": len(x)}
 
 
+class GoodReconstructions:
+    """Up to `limit` good test images (unrounded model inputs, patches stitched) and their reconstructions,
+    collected chunk by chunk from Scorer.score_images(..., keep_reconstructions=True) outputs."""
+
+    def __init__(self, image_size, limit=MAX_SPECIFICITY_IMAGES):
+        self.image_size, self.limit = image_size, limit
+        self.inputs, self.reconstructions = [], []
+
+    @property
+    def wants_more(self):
+        return len(self.inputs) < self.limit
+
+    def add(self, chunk, out):
+        """chunk: a test chunk (its "image" patch grids and "label"); out: its scores with "reconstruction"."""
+        for i in np.flatnonzero(np.asarray(chunk["label"]) == 0)[:self.limit - len(self.inputs)]:
+            self.inputs.append(stitch_patches(chunk["image"][i], self.image_size))
+            self.reconstructions.append(out["reconstruction"][i])
+
+    def specificity(self):
+        """reconstruction_specificity of the collected images, None with fewer than two."""
+        if len(self.inputs) < 2:
+            return None
+        return reconstruction_specificity(self.inputs, self.reconstructions)
+
+
 class MeanTemplate:
     """The mean training image, accumulated from (N, S, S, C) uint8 batches; compared patch by patch."""
 

@@ -32,7 +32,6 @@ import numpy as np
 
 from config import TrainConfig, evaluation_protocol, scoring_defaults
 from data.files import find_category
-from data.patches import stitch_patches
 from data.streams import iter_test_chunks, load_train_images
 from errors import ConfigError, DatasetError
 from evaluation import diagnostics as D
@@ -355,11 +354,11 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
         template = _mean_training_image(spec, files)
         chunk_size = max(1, min(32, PATCHES_PER_CHUNK // spec.patches_per_image))
         rec, feat, labels, defects, paths, template_distances, map_values = [], [], [], [], [], [], []
-        good_inputs, good_reconstructions = [], []
+        good = D.GoodReconstructions(size)
         scores = {lam: [] for lam in lambdas}
         done = 0
         for chunk in iter_test_chunks(spec, files, chunk_size=chunk_size):
-            keep = len(good_inputs) < D.MAX_SPECIFICITY_IMAGES
+            keep = good.wants_more
             out = scorer.score_images(chunk["image"], size, lambdas=lambdas, batch_size=int(settings.batch_size),
                                       keep_reconstructions=keep)
             k = len(chunk["label"])
@@ -368,9 +367,7 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
                     IS.map_scores(template.distance_maps(chunk["image"], size), image_score, topk, sigma) if map_score
                     else template.distances(chunk["image"]))
             if keep:
-                for i in np.flatnonzero(chunk["label"] == 0)[:D.MAX_SPECIFICITY_IMAGES - len(good_inputs)]:
-                    good_inputs.append(stitch_patches(chunk["image"][i], size))  # the unrounded model input
-                    good_reconstructions.append(out["reconstruction"][i])
+                good.add(chunk, out)
             rec.append(out["reconstruction_error"])
             feat.append(out["feature_error"])
             for lam in lambdas:
@@ -433,9 +430,8 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
         diagnostics = {"template_auroc": (D.template_auroc(labels, np.concatenate(template_distances))
                                           if template is not None else None),
                        "template_image_score": IS.name(image_score, topk or IS.DEFAULT_TOPK_PERCENT),
-                       "reconstruction_specificity": (D.reconstruction_specificity(good_inputs, good_reconstructions)
-                                                      if len(good_inputs) >= 2 else None)}
-        del good_inputs, good_reconstructions
+                       "reconstruction_specificity": good.specificity()}
+        del good
         with open(os.path.join(eval_dir, DIAGNOSTICS_FILE), "w") as handle:
             json.dump(diagnostics, handle, indent=2)
             handle.write("\n")

@@ -100,10 +100,17 @@ def test_tiny_run_writes_every_artifact_and_resumes(tmp_path, dataset):
     assert all(float(r["score_lambda_0.1"]) == pytest.approx(
         0.9 * float(r["reconstruction_error"]) + 0.1 * float(r["feature_error"]), rel=1e-4) for r in holdout)
 
+    # cpu_s: CPU seconds spent on training batches, growing, and at most what all cores could give in the wall
+    # time (elapsed_s also counts monitoring and previews, cpu_s does not)
+    cpu = [float(r["cpu_s"]) for r in rows]
+    assert 0 < cpu[0] < cpu[1] < cpu[2] <= float(rows[-1]["elapsed_s"]) * os.cpu_count() + 0.5
+
     # Resume with more steps: the step count continues and the log has no duplicate rows.
     train(tiny_job_config(tmp_path, data_dir=str(dataset), steps=20), explicit_flags=["steps"])
     rows = read_log(run_dir)
     assert [int(r["step"]) for r in rows] == [4, 8, 12, 16, 20]
+    # the CPU seconds are restored with the checkpoint and continue (not restarted from 0)
+    assert [float(r["cpu_s"]) for r in rows[:3]] == cpu and float(rows[3]["cpu_s"]) > cpu[2]
     assert restore_run(run_dir).step == 20
 
     # A flag that conflicts with the saved config is an error naming it.
@@ -134,6 +141,10 @@ def test_monitoring_rows_per_lambda_equal_evaluate_and_best_on_test_survives_res
         evaluated = {round(float(r["lambda"]), 6): float(r["image_auroc"]) for r in csv.DictReader(handle)}
     for row in rows[-3:]:
         assert float(row["image_auroc"]) == pytest.approx(evaluated[float(row["lambda"])], abs=1e-6)
+    # and so is the reconstruction specificity (the same on each lambda's row of a step)
+    ratio = summary.diagnostics["reconstruction_specificity"]["ratio"]
+    assert all(float(row["reconstruction_specificity"]) == pytest.approx(ratio, abs=1e-6) for row in rows[-3:])
+    assert len({row["reconstruction_specificity"] for row in rows}) > 1  # it is measured at each step
     # the best-on-test checkpoint is the first step with the highest AUROC at score_lambda
     monitored = [(int(r["step"]), float(r["image_auroc"])) for r in rows if float(r["lambda"]) == 0.1]
     best_step = max(monitored, key=lambda item: (item[1], -item[0]))[0]
@@ -142,7 +153,9 @@ def test_monitoring_rows_per_lambda_equal_evaluate_and_best_on_test_survives_res
     # The best row is raised above any reachable AUROC, so a resumed run that forgot it would replace it.
     text = Path(config.run_dir, "metrics.csv").read_text().splitlines()
     index = 1 + [(int(r["step"]), float(r["lambda"])) for r in rows].index((best_step, 0.1))
-    text[index] = text[index].rsplit(",", 1)[0] + ",1.5"
+    fields = text[index].split(",")
+    fields[-2] = "1.5"  # image_auroc (the last column is the specificity)
+    text[index] = ",".join(fields)
     Path(config.run_dir, "metrics.csv").write_text("\n".join(text) + "\n")
     train(tiny_job_config(tmp_path, data_dir=str(dataset), steps=16, checkpoint_every=4, preview_every=0,
                           threshold_holdout=0, monitor_every=4, keep_best_on_test=True), explicit_flags=["steps"])

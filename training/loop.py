@@ -119,6 +119,11 @@ class TrainingJob:
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.checkpoint = self.model.checkpoint()
         self.checkpoint.elapsed = self.elapsed
+        # CPU seconds of this process spent on training batches (input pipeline threads included; monitoring,
+        # previews and checkpoints excluded), summed over resumes: the time-to-quality axis, which stays
+        # meaningful when other jobs share the CPU (wall time does not).
+        self.cpu_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self.checkpoint.cpu_seconds = self.cpu_seconds
         # The newest checkpoint that can be read (ckpt-N.index files, not only the state file); never step 0
         # while ckpt files exist (none readable: a ConfigError naming the folder).
         latest = run_folder.find_checkpoint(self.run_dir, log=log)
@@ -176,9 +181,11 @@ class TrainingJob:
         try:
             with StopRequest() as stop:
                 while step < config.steps:
+                    cpu_before = time.process_time()
                     x = next(batches)
                     kind, results = model.train_batch(x)
-                    values = {name: float(value) for name, value in results.items()}
+                    values = {name: float(value) for name, value in results.items()}  # waits for the update
+                    self.cpu_seconds.assign_add(time.process_time() - cpu_before)
                     bad = first_non_finite(values)
                     if bad is not None:
                         raise TrainingDiverged(
@@ -222,8 +229,7 @@ class TrainingJob:
         return self.run_dir
 
     def _log_row(self, train_log, writer, progress, step, means, images_per_s):
-        elapsed = float(self.elapsed.numpy())
-        train_log.write(step, means, images_per_s, elapsed)
+        train_log.write(step, means, images_per_s, float(self.elapsed.numpy()), float(self.cpu_seconds.numpy()))
         with writer.as_default(step=step):
             for name, value in means.items():
                 tf.summary.scalar(f"train/{name}", value)
@@ -288,12 +294,18 @@ class TrainingJob:
     def monitor(self, step):
         """Test-set monitoring (metrics.csv): labelled as monitoring; the default run never selects on it. One
         row per lambda of monitor_lambdas (the run's score_lambda first); --keep_best_on_test uses score_lambda."""
+        from evaluation.diagnostics import GoodReconstructions
         from evaluation.metrics import MetricUndefined, image_auroc
         scorer = self._scorer()
         lambdas = monitor_lambdas(self.config.score_lambda)
         labels, scores = [], {lam: [] for lam in lambdas}
+        good = GoodReconstructions(self.spec.image_size)  # reconstruction specificity, as evaluate.py computes it
         for chunk in iter_test_chunks(self.spec, self.files):
-            out = scorer.score_images(chunk["image"], self.spec.image_size, lambdas=lambdas)
+            keep = good.wants_more
+            out = scorer.score_images(chunk["image"], self.spec.image_size, lambdas=lambdas,
+                                      keep_reconstructions=keep)
+            if keep:
+                good.add(chunk, out)
             labels.append(chunk["label"])
             for lam in lambdas:
                 scores[lam].append(out["scores"][lam])
@@ -304,7 +316,8 @@ class TrainingJob:
             self.log(f"monitoring skipped: {err}")
             return
         best_so_far = self.monitor_log.best(self.config.score_lambda)
-        self.monitor_log.append(step, "ema", aurocs)
+        specificity = good.specificity()
+        self.monitor_log.append(step, "ema", aurocs, None if specificity is None else specificity["ratio"])
         auroc = round(aurocs[self.config.score_lambda], 6)  # as metrics.csv holds it: a tie keeps the earlier
         if self.best_on_test is not None and (best_so_far is None or auroc > best_so_far):
             self.best_on_test.save(checkpoint_number=step)

@@ -12,7 +12,9 @@ import os
 from training.run_folder import read_csv_rows
 from training.train_log import rewrite_csv, rows_up_to
 
-COLUMNS = ("step", "purpose", "weights", "lambda", "image_auroc")
+# reconstruction_specificity: of the monitored (EMA) weights on up to 64 good test images
+# (evaluation/diagnostics.py; about 1 = one template for every input); the same on each lambda's row.
+COLUMNS = ("step", "purpose", "weights", "lambda", "image_auroc", "reconstruction_specificity")
 PURPOSE = "monitoring (test set, not for model selection)"
 SELECTING_PURPOSE = "test-set selection of checkpoints_best_on_test (optimistic)"  # --keep_best_on_test
 MONITOR_LAMBDAS = (0.0, 1.0)
@@ -49,10 +51,11 @@ class MonitorLog:
         values = [auroc for _, auroc in rows_at_lambda(self.rows, score_lambda)]
         return max(values) if values else None
 
-    def append(self, step, weights, aurocs):
-        """aurocs: {lambda: image AUROC}, written in the given order."""
-        new = [{"step": step, "purpose": self.purpose, "weights": weights, "lambda": lam, "image_auroc": f"{auroc:.6f}"}
-               for lam, auroc in aurocs.items()]
+    def append(self, step, weights, aurocs, specificity=None):
+        """aurocs: {lambda: image AUROC}, written in the given order; specificity: the ratio, or None."""
+        spec = "" if specificity is None else f"{specificity:.6f}"
+        new = [{"step": step, "purpose": self.purpose, "weights": weights, "lambda": lam, "image_auroc": f"{auroc:.6f}",
+                "reconstruction_specificity": spec} for lam, auroc in aurocs.items()]
         exists = os.path.exists(self.path)
         with open(self.path, "a", newline="") as handle:
             writer = csv.DictWriter(handle, COLUMNS)

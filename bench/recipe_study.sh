@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The recipe study of docs/RESULTS.md ("Time to quality"): paper and fast recipes, several seeds, on the
+# magnetic tiles and the ELPV demo data, each run monitored (test AUROC and reconstruction specificity of the EMA
+# weights) and evaluated at the end with the fair protocol. Runs one training at a time; a run that exists is
+# resumed or skipped (train.py's own resume), so the script can be started again after an interruption.
+#
+#   bench/recipe_study.sh [OUT_DIR] [SEEDS] [SETS] [RECIPES]
+#   bench/recipe_study.sh runs/ttq "1 2 3" "elpv magnetic_tile" "paper fast"
+#   python bench/time_to_quality.py --run_glob='runs/ttq/*' --out=runs/ttq    # table and figure
+#
+# ELPV: python scripts/prepare_elpv.py --output_dir=data/elpv --types=mono (make demo does it too).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+OUT=${1:-runs/ttq}
+SEEDS=${2:-1 2 3}
+SETS=${3:-elpv magnetic_tile}
+RECIPES=${4:-paper fast}
+STEPS=${STEPS:-3000}
+
+flags_for() {
+  case "$1" in
+    magnetic_tile) echo "--category=magnetic_tile --data_dir=../shared/data/magnetic-tile --type=texture \
+--image_size=256 --patch_size=64 --monitor_every=1000" ;;
+    elpv) echo "--category=mono --data_dir=data/elpv --image_size=64 --monitor_every=500" ;;
+    *) echo "unknown set $1 (elpv, magnetic_tile)" >&2; exit 2 ;;
+  esac
+}
+
+mkdir -p "$OUT"
+for seed in $SEEDS; do
+  for set in $SETS; do
+    for recipe in $RECIPES; do
+      run="$OUT/$set-$recipe-s$seed"
+      echo "== $run ($(date -u +%H:%M:%S))"
+      # shellcheck disable=SC2046
+      $PY train.py $(flags_for "$set") --recipe="$recipe" --seed="$seed" --steps="$STEPS" --threshold_holdout=0 \
+        --preview_every=0 --checkpoint_every=500 --run_dir="$run" > "$run.log" 2>&1
+      $PY evaluate.py --run="$run" >> "$run.log" 2>&1
+      tail -n 3 "$run.log"
+    done
+  done
+done

@@ -1,4 +1,5 @@
 """Shared edge code of the entry scripts: quiet TensorFlow logs, one-line errors with exit code 2."""
+import errno
 import os
 import sys
 
@@ -42,6 +43,23 @@ def import_tensorflow_quietly():
         os.close(devnull)
 
 
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # a full disk or read-only storage: one line, exit 2
+
+
+def printable(text):
+    """text (a message, a path) with file-name bytes that are not UTF-8 (surrogate escapes) shown as U+FFFD, so
+    that printing it never fails whatever the terminal's encoding."""
+    from data.files import display_path
+    return display_path(str(text))
+
+
+def quiet_tensorflow_at_exit():
+    """After a one-line error: TensorFlow would log more warnings as its objects are collected at exit (e.g. the
+    values a failed checkpoint restore left unrestored); the error line is what the user needs."""
+    import logging
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
 def run_main(main_fn, load_tensorflow=True):
     """Run main_fn(argv) under absl; a UserError prints one line and exits 2; an Interrupted training exits
     130 / 143.
@@ -59,7 +77,15 @@ def run_main(main_fn, load_tensorflow=True):
                 import_tensorflow_quietly()
             return main_fn(argv)
         except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {printable(err)}", file=sys.stderr)
+            quiet_tensorflow_at_exit()
+            sys.exit(2)
+        except OSError as err:
+            if err.errno not in STORAGE_ERRNOS:
+                raise
+            where = f"{printable(err.filename)}: " if err.filename else ""
+            print(f"error: {where}{err.strerror}: free disk space (or make the folder writable) and run the same "
+                  "command again", file=sys.stderr)
             sys.exit(2)
         except Interrupted as err:  # the checkpoint is written: 130 (Ctrl-C) / 143 (SIGTERM), as shells expect
             print(str(err), file=sys.stderr)

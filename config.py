@@ -197,11 +197,49 @@ class TrainConfig:
 
     @classmethod
     def load(cls, run_dir):
+        """(config, payload) of run_dir/config.json. A file that is empty, not JSON, without its "config"
+        section or category, with a value of the wrong type or an invalid one (edited by hand, damaged): a
+        ConfigError naming the file. Settings missing from an older file take their defaults."""
         path = Path(run_dir, CONFIG_FILE)
         if not path.is_file():
             raise ConfigError(f"{path} not found: is {run_dir} a run folder written by train.py?")
+        fix = "restore it from a backup, or start a new --run_dir"
         try:
-            payload = json.loads(path.read_text())
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path} is not text (damaged); {fix}") from None
+        except OSError as err:
+            raise ConfigError(f"cannot read {path} ({err.strerror or err})") from None
+        if not text.strip():
+            raise ConfigError(f"{path} is empty (a write was interrupted); {fix}")
+        try:
+            payload = json.loads(text)
         except json.JSONDecodeError as err:
-            raise ConfigError(f"{path} is not valid JSON ({err}); restore it or start a new run") from err
-        return cls.from_dict(payload["config"]), payload
+            raise ConfigError(f"{path} is not valid JSON ({err}); {fix}") from None
+        values = payload.get("config") if isinstance(payload, dict) else None
+        if not isinstance(values, dict) or not values.get("category"):
+            raise ConfigError(f"{path} has no \"config\" section with a \"category\" (not written by train.py, or "
+                              f"edited); {fix}")
+        return cls._checked(values, path), payload
+
+    @classmethod
+    def _checked(cls, values, path):
+        """from_dict with every known value's type checked and the result validated; errors name the file."""
+        import typing
+        hints = typing.get_type_hints(cls)
+        for name, value in values.items():
+            if name not in hints or value is None and type(None) in typing.get_args(hints[name]):
+                continue
+            kind = next((t for t in typing.get_args(hints[name]) if t is not type(None)), hints[name])
+            ok = (isinstance(value, bool) if kind is bool else
+                  isinstance(value, int) and not isinstance(value, bool) if kind is int else
+                  isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
+                  isinstance(value, kind))
+            if not ok:
+                raise ConfigError(f"{path}: \"{name}\" is {value!r}, not a{'n' if kind is int else ''} "
+                                  f"{kind.__name__} (edited by hand?); fix the value or start a new --run_dir")
+        try:
+            return cls.from_dict(values).validate()
+        except ConfigError as err:
+            raise ConfigError(f"{path} holds an invalid setting ({str(err).lstrip('-')}); fix the value or start "
+                              "a new --run_dir") from None

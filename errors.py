@@ -13,6 +13,11 @@ class DatasetError(UserError):
     """A dataset folder or file that cannot be used as given."""
 
 
+class StorageError(UserError):
+    """A file or folder could not be written (disk full, read-only folder): nothing the program can fix; the
+    message names the file and says what was kept."""
+
+
 class TrainingDiverged(Exception):
     """A loss became NaN or Inf; the last good checkpoint is left untouched."""
 

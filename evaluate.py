@@ -46,7 +46,9 @@ def main(argv):
                             batch_size=FLAGS.batch_size, smoothing_sigma=FLAGS.smoothing_sigma,
                             pixel_size=FLAGS.pixel_size, image_score=FLAGS.image_score,
                             topk_percent=parse_topk_percent(FLAGS.topk_percent)).validate()
-    from training.run_folder import is_run_folder
+    from training.run_folder import check_folder, is_run_folder
+    if FLAGS.output:
+        check_folder(FLAGS.output, "--output")  # a file, a read-only folder: said before the evaluation
     if is_run_folder(FLAGS.run):
         settings.output = FLAGS.output
         print(format_summary(evaluate_run(FLAGS.run, settings)))

@@ -90,6 +90,16 @@ def train_command(task, data_dir, steps, alpha, extra, type_flags):
             + shlex.split(type_flags.get(spec_type, "")) + list(extra))
 
 
+def parse_type_flags(flag, value):
+    """The train.py flags of --object_flags / --texture_flags, split as a shell does; an unbalanced quote is a
+    ConfigError naming the flag (checked before anything runs)."""
+    try:
+        return shlex.split(value)
+    except ValueError as err:  # "No closing quotation", "No escaped character"
+        raise_config_error(f"--{flag}={value}: {str(err).lower()}; balance the quotes, e.g. "
+                           f"--{flag}=\"--image_size=64 --channels=32\"")
+
+
 def check_extra_flags(extra):
     for arg in extra:
         name = arg.lstrip("-").split("=", 1)[0]
@@ -195,6 +205,8 @@ def outcome(code):
 def main(argv):
     extra = argv[1:]
     check_extra_flags(extra)
+    for flag in ("object_flags", "texture_flags"):
+        parse_type_flags(flag, FLAGS[flag].value)
     if not os.path.isdir(FLAGS.data_dir):
         raise_config_error(f"--data_dir={FLAGS.data_dir} is not a folder")
     categories = FLAGS.categories or official_categories(FLAGS.data_dir)

@@ -130,9 +130,11 @@ def check_inputs_before_loading_tensorflow(config):
     (a resumed run's settings come from its config.json)."""
     from data.categories import spec_for
     from data.files import find_category
+    from training.run_folder import check_folder, default_run_dir
     config.validate()
     spec_for(config)
     find_category(config.data_dir, config.category)
+    check_folder(config.run_dir or default_run_dir(config), "--run_dir")  # a file, a read-only folder
 
 
 if __name__ == "__main__":

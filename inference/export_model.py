@@ -23,6 +23,7 @@ from evaluation import image_scores as IS
 from inference.predict_images import Predictor
 from inference.threshold import DEFAULT_QUANTILE
 from evaluation.scoring import score_graph
+from training import run_folder
 
 README_FILE = "README.txt"
 INFO_FILE = "export_info.json"
@@ -132,6 +133,7 @@ def export_run(run_dir, output_dir, weights=None, score_lambda=None, threshold=N
                smoothing_sigma=IS.DEFAULT_SMOOTHING_SIGMA):
     """Write the SavedModel of run_dir into output_dir, with README.txt and export_info.json. Returns the info
     dict. The threshold is optional here: a run without holdout_scores.csv exports without one (a warning)."""
+    run_folder.check_folder(output_dir, "--output")  # a file, a read-only folder: said before the work
     if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
         raise ConfigError(f"--output={output_dir} exists and is not empty: choose another folder or pass "
                           "--overwrite")
@@ -149,7 +151,7 @@ def export_run(run_dir, output_dir, weights=None, score_lambda=None, threshold=N
                           intensity=spec.intensity, image_score=predictor.image_score,
                           topk_percent=predictor.topk_percent, sigma_px=predictor.sigma_px)
     concrete = module.serve.get_concrete_function()
-    os.makedirs(output_dir, exist_ok=True)
+    run_folder.make_folder(output_dir, "--output")
     tf.saved_model.save(module, output_dir, signatures={"serving_default": concrete})
     info = {
         "run_dir": os.path.abspath(run_dir), "output_dir": os.path.abspath(output_dir),
@@ -164,11 +166,8 @@ def export_run(run_dir, output_dir, weights=None, score_lambda=None, threshold=N
         "smoothing_sigma_px": predictor.sigma_px if IS.is_map_score(predictor.image_score) else None,
         "input": "uint8 [N, H, W, 3]", "outputs": sorted(concrete.structured_outputs),
     }
-    with open(os.path.join(output_dir, INFO_FILE), "w") as handle:
-        json.dump(info, handle, indent=2)
-        handle.write("\n")
-    with open(os.path.join(output_dir, README_FILE), "w") as handle:
-        handle.write(_readme(info))
+    run_folder.write_text(os.path.join(output_dir, INFO_FILE), json.dumps(info, indent=2) + "\n")
+    run_folder.write_text(os.path.join(output_dir, README_FILE), _readme(info))
     score_text = (f"image score {IS.describe(predictor.image_score, predictor.topk_percent)}"
                   if IS.is_map_score(predictor.image_score) else f"lambda {predictor.score_lambda:g}")
     log(f"exported {run_dir} (step {restored.step}, {weights} weights, {score_text}, "

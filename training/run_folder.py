@@ -16,6 +16,7 @@ No TensorFlow at import time (inference/threshold.py and sweep.py use this modul
 import contextlib
 import datetime
 import errno
+import glob
 import os
 import platform
 import re
@@ -23,7 +24,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from errors import ConfigError
+from errors import ConfigError, StorageError
 
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
@@ -65,19 +66,54 @@ def holds_only_the_lock(folder):
     return set(os.listdir(folder)) <= {LOCK_FILE}
 
 
+# ---------------------------------------------------------------------------------------------- output folders
+
+FOLDER_FLAGS = {"train.py": "--run_dir", "sweep.py": "--sweep_dir"}  # the flag naming the folder each one locks
+
+
+def check_folder(folder, flag="--output"):
+    """A folder a program is about to create or write into (a run folder, an --output folder): a ConfigError
+    naming flag when it is an existing file, lies under a file, or cannot be written (permissions, read-only
+    file system). Called before the work whose results would go there."""
+    folder = os.fspath(folder)
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise ConfigError(f"{flag}={folder} is a file, not a folder: give the path of a folder (new or existing)")
+    existing = os.path.abspath(folder)
+    while not os.path.lexists(existing):  # the nearest part of the path that exists: where the folder is created
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ConfigError(f"{flag}={folder}: {existing} is a file, not a folder; give another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag}={folder}: cannot write in {existing} (permission denied or read-only); give a "
+                          "folder you can write to")
+
+
+def make_folder(folder, flag="--output"):
+    """check_folder, then create it (with its parents); an OS refusal is a ConfigError naming flag."""
+    check_folder(folder, flag)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{flag}={folder}: cannot create the folder ({err.strerror or err}); give a folder you "
+                          "can write to") from None
+
+
 # ---------------------------------------------------------------------------------------------- atomic writes
 
 
 @contextlib.contextmanager
-def atomic_write(target, mode="w", newline=None):
+def atomic_write(target, mode="w", newline=None, encoding=None, errors=None):
     """Open a temporary file beside target; on success it is flushed, synced and renamed over target
-    (os.replace), so target is always either the old file or the complete new one; on error it is removed."""
+    (os.replace), so target is always either the old file or the complete new one; on error it is removed.
+    Text is UTF-8 unless encoding says otherwise."""
     target = os.fspath(target)
     folder = os.path.dirname(os.path.abspath(target))
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{os.path.basename(target)}.tmp-{os.getpid()}")
+    if "b" not in mode:
+        encoding = encoding or "utf-8"
     try:
-        with open(tmp, mode, newline=newline) as handle:
+        with open(tmp, mode, newline=newline, encoding=encoding, errors=errors) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -114,14 +150,20 @@ _held = {}  # realpath of a lock file -> open file descriptor (this process's lo
 def acquire_lock(folder, what="train.py"):
     """Lock folder for this process (creating it): a LOCK_FILE holding our pid under fcntl.flock. A lock held by
     a living process is a ConfigError naming its pid; one left by a dead process is taken over (the OS released
-    its flock). Re-entrant within a process; released at exit or by release_lock."""
+    its flock). Re-entrant within a process; released at exit or by release_lock. A folder that cannot be
+    created or written (a file, read-only): a ConfigError naming the folder's flag (FOLDER_FLAGS)."""
     import fcntl
-    os.makedirs(folder, exist_ok=True)
+    flag = FOLDER_FLAGS.get(what, "folder")
+    make_folder(folder, flag)
     file = os.path.realpath(path(folder, LOCK_FILE))
     if file in _held:
         return file
     while True:
-        fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise ConfigError(f"{flag}={folder}: cannot write its lock file {LOCK_FILE} ({err.strerror or err}); "
+                              "give a folder you can write to") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
@@ -266,16 +308,71 @@ def repair_checkpoint_state(prefix):
 
 def restore(checkpoint, prefix, run_dir, partial=False):
     """Restore a tf.train.Checkpoint from prefix; a model that does not match config.json is a ConfigError."""
-    status = checkpoint.restore(prefix)
+    def mismatch(detail=""):
+        return ConfigError(f"checkpoint {prefix} does not match the model described by {run_dir}/{CONFIG_FILE} "
+                           f"({detail}written by an older version of this code, or config.json was edited); "
+                           "undo the edit of config.json, or use a new --run_dir and retrain")
+
+    try:
+        status = checkpoint.restore(prefix)
+    except (ValueError, TypeError) as err:  # a variable of another shape (e.g. an edited latent_size)
+        lines = str(err).strip().splitlines()
+        raise mismatch(f"{lines[0].rstrip('.')}; " if lines else "") from None
     if partial:
         status.expect_partial()  # the job's extra counters (elapsed time) are not needed
     try:
         status.assert_existing_objects_matched()
     except AssertionError:
-        raise ConfigError(f"checkpoint {prefix} does not match the model described by {run_dir}/{CONFIG_FILE} "
-                          "(written by an older version of this code, or config.json was edited); use a new "
-                          "--run_dir or retrain the run") from None
+        raise mismatch() from None
     return prefix
+
+
+def save_checkpoint(manager, step):
+    """manager.save(checkpoint_number=step). A write that fails (disk full, quota, read-only) is a StorageError
+    naming the folder: TensorFlow's temporary ckpt-<step>_temp folder and an unreadable ckpt-<step> are removed;
+    the previous checkpoints are untouched (the manager deletes old ones only after a complete save)."""
+    import tensorflow as tf
+    try:
+        return manager.save(checkpoint_number=step)
+    except (OSError, tf.errors.OpError) as err:
+        folder = manager.directory
+        _remove_partial_checkpoint(folder, step)
+        reason = getattr(err, "strerror", None) or getattr(err, "message", None) or str(err) or type(err).__name__
+        reason = " ".join(str(reason).strip().splitlines()[:1])[:200]
+        kept = [s for s in checkpoint_steps(folder) if s != step]
+        previous = (f"the previous checkpoints are intact (newest ckpt-{kept[0]})" if kept
+                    else "there is no earlier checkpoint")
+        raise StorageError(f"cannot write checkpoint ckpt-{step} in {folder} ({reason}); {previous}. Free disk "
+                           "space (or make the folder writable) and run the same command again to resume") from None
+
+
+def _remove_partial_checkpoint(folder, step):
+    prefix = os.path.join(folder, f"ckpt-{step}")
+    for leftover in glob.glob(glob.escape(prefix) + "_temp*"):
+        if os.path.isdir(leftover):
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(leftover)
+    if os.path.exists(prefix + ".index") and _readable(prefix) is not None:
+        for part in [prefix + ".index"] + glob.glob(glob.escape(prefix) + ".data-*"):
+            with contextlib.suppress(OSError):
+                os.remove(part)
+
+
+def discard_new_run(run_dir):
+    """Remove what a new run wrote before its first training step (config.json, logs, tensorboard/, empty
+    checkpoint folders), so that the corrected command starts afresh instead of meeting a config.json that it
+    conflicts with. Never called for a resumed run; a checkpoint folder holding ckpt files is kept."""
+    for name in (CONFIG_FILE, TRAIN_LOG_FILE, MONITOR_FILE, HOLDOUT_SCORES_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path(run_dir, name))
+    for name in (TENSORBOARD_DIR, PREVIEWS_DIR):
+        shutil.rmtree(path(run_dir, name), ignore_errors=True)
+    for name in (CHECKPOINT_DIR, BEST_ON_TEST_DIR):
+        folder = path(run_dir, name)
+        if os.path.isdir(folder) and not checkpoint_steps(folder):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------- eval folders
@@ -285,6 +382,7 @@ def check_eval_output(run_dir, eval_dir):
     if os.path.realpath(eval_dir) == os.path.realpath(run_dir):
         raise ConfigError(f"--output={eval_dir} is the run folder itself; give a folder for the evaluation's files "
                           f"(default {path(run_dir, EVAL_DIR)})")
+    check_folder(eval_dir, "--output")
 
 
 def staging_folder(final_dir):

@@ -6,7 +6,9 @@
     <data_dir>/<category>/ground_truth/<defect_type>/<stem>_mask.png      (optional)
 
 Image files: .png .jpg .jpeg .bmp (any case); hidden files (starting with ".") and other extensions are ignored
-(a warning counts the ignored ones). Order is stable: test/good first, then defect types alphabetically, files by
+(a warning counts the ignored ones), and so are broken symbolic links (counted too). File names need not be
+UTF-8: paths keep their bytes (Python's surrogate escapes) so the files open, and display_path shows them with
+U+FFFD replacement characters wherever a name is printed or written to a CSV file. Order is stable: test/good first, then defect types alphabetically, files by
 name within a folder.
 
 Masks policy: a category without ground_truth/ has no masks (image-level metrics only). When ground_truth/ exists
@@ -48,6 +50,18 @@ class CategoryFiles:
     warnings: List[str] = field(default_factory=list)
 
 
+def display_path(path) -> str:
+    """A path (str or bytes) as printable UTF-8 text: bytes of a file name that are not UTF-8 (kept in str paths
+    as surrogate escapes) become U+FFFD. For messages and CSV cells; open files with the path itself."""
+    if isinstance(path, bytes):
+        return path.decode("utf-8", "replace")
+    path = str(path)
+    try:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        return path.encode("utf-8", "replace").decode("utf-8")
+
+
 def is_image_file(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
@@ -61,17 +75,29 @@ def list_images(folder: str, warnings: Optional[List[str]] = None) -> List[str]:
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as e:
-        raise DatasetError(f"cannot list folder {folder}: {e.strerror or e}") from None
-    paths, ignored = [], 0
+        raise DatasetError(f"cannot list folder {display_path(folder)}: {e.strerror or e}") from None
+    paths, ignored, broken = [], 0, 0
     for entry in entries:
-        if entry.name.startswith(".") or not entry.is_file():
+        if entry.name.startswith("."):
             continue
-        if is_image_file(entry.name):
+        try:
+            is_file = entry.is_file()
+            dangling = not is_file and entry.is_symlink() and not os.path.exists(entry.path)
+        except OSError:  # a symbolic link loop
+            is_file, dangling = False, True
+        if dangling:
+            broken += 1
+        elif not is_file:
+            continue
+        elif is_image_file(entry.name):
             paths.append(entry.path)
         else:
             ignored += 1
     if ignored and warnings is not None:
-        warnings.append(f"ignored {ignored} file(s) in {folder} that are not {'/'.join(IMAGE_EXTENSIONS)} images")
+        warnings.append(f"ignored {ignored} file(s) in {display_path(folder)} that are not "
+                        f"{'/'.join(IMAGE_EXTENSIONS)} images")
+    if broken and warnings is not None:
+        warnings.append(f"ignored {broken} broken symbolic link(s) in {display_path(folder)}")
     return paths
 
 
@@ -139,7 +165,7 @@ def find_category(data_dir: str, category: str) -> CategoryFiles:
     has_masks = has_gt and anomalous > 0 and not missing_masks
     if missing_masks:
         warnings.append(f"{len(missing_masks)} of {anomalous} anomalous test images have no mask in {gt_root} "
-                        f"(first: {missing_masks[0]}): pixel-level metrics are skipped, image-level metrics "
-                        "are unaffected")
+                        f"(first: {display_path(missing_masks[0])}): pixel-level metrics are skipped, image-level "
+                        "metrics are unaffected")
     return CategoryFiles(root=root, train_paths=train_paths, test_items=test_items, has_masks=has_masks,
                          warnings=warnings)

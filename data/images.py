@@ -19,15 +19,25 @@ Decisions:
 - uint8 versions of resized images (to_uint8) are for pictures only (previews, example plots, heatmaps).
 """
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
 
+from data.files import display_path
 from errors import DatasetError
 
 
 def _one_line(text) -> str:
-    return " ".join(str(text).split())
+    return " ".join(display_path(text).split())
+
+
+def _unreadable(path, error):
+    if isinstance(error, FileNotFoundError):
+        return DatasetError(f"image file {display_path(path)} does not exist")
+    reason = _one_line(error) or type(error).__name__
+    return DatasetError(f"cannot decode image {display_path(path)} (corrupt, truncated or unsupported: {reason}); "
+                        "fix or remove the file")
 
 
 def _open_loaded(path):
@@ -36,12 +46,36 @@ def _open_loaded(path):
         img = Image.open(path)
         img.load()
         return img
-    except FileNotFoundError:
-        raise DatasetError(f"image file {path} does not exist") from None
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, EOFError, struct.error, ... on bad data
-        reason = _one_line(e) or type(e).__name__
-        raise DatasetError(f"cannot decode image {path} (corrupt, truncated or unsupported: {reason}); "
-                           "fix or remove the file") from None
+        raise _unreadable(path, e) from None
+
+
+def image_size(path):
+    """(width, height) of the image file at path, read from its header without decoding the pixels; its data is
+    checked as far as that is possible without decoding (PNG: every chunk's CRC up to the end chunk, so a
+    truncated or damaged PNG fails; JPEG and BMP: the header only). DatasetError naming the file, as
+    read_image."""
+    path = os.fspath(path)
+    try:
+        with Image.open(path) as img:
+            size = img.size
+            img.verify()
+        return size
+    except Exception as e:  # noqa: BLE001  (as _open_loaded)
+        raise _unreadable(path, e) from None
+
+
+def check_category_files(files, workers=4):
+    """Every image of a category (data.files.CategoryFiles: train/good, test, masks) readable as far as
+    image_size checks, and every mask the size of its image: a run's bad file is found when it starts, not at
+    its first monitoring step or after its last step. DatasetError naming the first bad file (in the order
+    train, test, masks). Cost: the headers and, for PNG, one read of each file (no decoding)."""
+    masked = [item for item in files.test_items if item.mask_path is not None]
+    paths = list(files.train_paths) + [item.path for item in files.test_items] + [i.mask_path for i in masked]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        sizes = dict(zip(paths, pool.map(image_size, paths)))
+    for item in masked:
+        _check_sizes(sizes[item.mask_path], sizes[item.path], item.mask_path, item.path)
 
 
 def _sixteen_to_eight(arr: np.ndarray) -> np.ndarray:
@@ -67,11 +101,12 @@ def _to_rgb_array(img: Image.Image, path: str) -> np.ndarray:
         try:
             arr = np.asarray(img.convert("RGB"))
         except Exception as e:
-            raise DatasetError(f"cannot convert image {path} (mode {mode}) to RGB: {_one_line(e)}") from None
+            raise DatasetError(f"cannot convert image {display_path(path)} (mode {mode}) to RGB: "
+                               f"{_one_line(e)}") from None
     if arr.ndim == 2:
         arr = np.repeat(arr[:, :, None], 3, axis=2)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise DatasetError(f"image {path} decodes to an unusable shape {arr.shape}")
+        raise DatasetError(f"image {display_path(path)} decodes to an unusable shape {arr.shape}")
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
@@ -108,9 +143,15 @@ def read_mask(path) -> np.ndarray:
 
 def check_mask_matches(mask: np.ndarray, image: np.ndarray, mask_path, image_path) -> None:
     """DatasetError naming both files if the mask's H x W differs from the image's."""
-    if tuple(mask.shape[:2]) != tuple(image.shape[:2]):
-        raise DatasetError(f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but its image {image_path} is "
-                           f"{image.shape[1]}x{image.shape[0]} (width x height): masks must match their image")
+    _check_sizes((mask.shape[1], mask.shape[0]), (image.shape[1], image.shape[0]), mask_path, image_path)
+
+
+def _check_sizes(mask_size, image_size_, mask_path, image_path):
+    """mask_size, image_size_: (width, height)."""
+    if tuple(mask_size) != tuple(image_size_):
+        raise DatasetError(f"mask {display_path(mask_path)} is {mask_size[0]}x{mask_size[1]} but its image "
+                           f"{display_path(image_path)} is {image_size_[0]}x{image_size_[1]} (width x height): "
+                           "masks must match their image")
 
 
 def resize_image(image, size: int) -> np.ndarray:

@@ -17,12 +17,14 @@ per_defect.csv  lambda, defect_type, n (anomalous images of that type), auroc (g
                 empty for a map image score.
 
 Floats are written with repr (shortest round-trip form), so reading the files back gives the exact values the
-metrics were computed from.
+metrics were computed from. Text is UTF-8; bytes of a file name that are not UTF-8 are written as U+FFFD
+(data.files.display_path).
 """
 import csv
 
 import numpy as np
 
+from data.files import display_path
 from training.run_folder import atomic_write
 
 SCORE_FIELDS = ("path", "defect_type", "label", "reconstruction_error", "feature_error")
@@ -52,6 +54,8 @@ def _cell(value):
         return ""
     if isinstance(value, (float, np.floating)):
         return repr(float(value))
+    if isinstance(value, str):
+        return display_path(value)
     return value
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from data.files import IMAGE_EXTENSIONS
+from data.files import IMAGE_EXTENSIONS, display_path
 from data.images import prepare_image, read_image, to_model_range_numpy
 from data.patches import to_patches_numpy
 from config import TrainConfig, scoring_defaults
@@ -56,17 +56,29 @@ def _is_image_name(name):
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def _walk_images(folder):
+def _inside(path, folders):
+    """True when path is one of folders (real paths) or lies inside one."""
+    real = os.path.realpath(path)
+    return any(real == folder or real.startswith(folder.rstrip(os.sep) + os.sep) for folder in folders)
+
+
+def _walk_images(folder, exclude=()):
     found = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _inside(os.path.join(root, d), exclude))
         found.extend(os.path.join(root, f) for f in sorted(files) if _is_image_name(f))
     return found
 
 
-def expand_inputs(inputs) -> Tuple[List[str], List[Tuple[str, str]]]:
-    """(image paths in order, without duplicates; [(input, problem)] for inputs that gave nothing)."""
+def expand_inputs(inputs, output_dir=None) -> Tuple[List[str], List[Tuple[str, str]]]:
+    """(image paths in order, without duplicates; [(input, problem)] for inputs that gave nothing).
+
+    output_dir (predict's own output folder) is never read: a folder input skips it (e.g. images/ with
+    --output=images/out). An input inside it (or equal to it) was named on purpose: then only the heatmaps
+    predict writes there are skipped."""
     paths, problems, seen = [], [], set()
+    output = os.path.realpath(output_dir) if output_dir else None
+    heatmaps = os.path.join(output, HEATMAP_DIR) if output else None
 
     def add(path):
         key = os.path.realpath(path)
@@ -76,8 +88,11 @@ def expand_inputs(inputs) -> Tuple[List[str], List[Tuple[str, str]]]:
 
     for item in inputs:
         item = os.fspath(item)
-        if os.path.isdir(item):
-            found = _walk_images(item)
+        exclude = [] if output is None else [heatmaps] if _inside(item, [output]) else [output]
+        if exclude and _inside(item, exclude):
+            problems.append((item, "is in predict.py's output folder (its own results), not scored"))
+        elif os.path.isdir(item):
+            found = [p for p in _walk_images(item, exclude) if not _inside(p, exclude)]
             if not found:
                 problems.append((item, f"folder has no {'/'.join(IMAGE_EXTENSIONS)} images"))
             for path in found:
@@ -89,9 +104,10 @@ def expand_inputs(inputs) -> Tuple[List[str], List[Tuple[str, str]]]:
             found = []
             for match in matches:
                 if os.path.isdir(match):
-                    found.extend(_walk_images(match))
+                    found.extend(_walk_images(match, exclude))
                 elif os.path.isfile(match) and _is_image_name(os.path.basename(match)):
                     found.append(match)
+            found = [p for p in found if not _inside(p, exclude)]
             if not found:
                 problems.append((item, f"pattern matches no {'/'.join(IMAGE_EXTENSIONS)} images"))
             for path in found:
@@ -233,7 +249,7 @@ class Predictor:
                 missing = [p for p in table["path"] if not os.path.isfile(p)]
                 if missing:  # e.g. a copied run folder without its data: the stored scores are the best we have
                     print(f"warning: {thresholds.holdout_path(self.restored.run_dir)} is older than "
-                          f"{self.restored.checkpoint_path} and held-out image {missing[0]} is not found to "
+                          f"{self.restored.checkpoint_path} and held-out image {display_path(missing[0])} is not found to "
                           "rescore it; using the stored scores", file=sys.stderr)
                 else:
                     needs_rescore = True
@@ -257,9 +273,11 @@ def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, t
     stderr = stderr or sys.stderr
     if batch_size <= 0:
         raise ConfigError(f"--batch_size must be positive, got {batch_size}")
-    paths, problems = expand_inputs(inputs)
+    output_dir = output_dir or run_folder.path(run_dir, run_folder.PREDICTIONS_DIR)
+    run_folder.check_folder(output_dir, "--output")  # a file, a read-only folder: said before any scoring
+    paths, problems = expand_inputs(inputs, output_dir)
     for item, problem in problems:
-        print(f"warning: {item}: {problem}", file=stderr)
+        print(f"warning: {display_path(item)}: {problem}", file=stderr)
     if not paths:
         raise ConfigError("no images to score: pass image files, folders or glob patterns "
                           f"({'/'.join(IMAGE_EXTENSIONS)})")
@@ -267,8 +285,7 @@ def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, t
     map_score = IS.is_map_score(predictor.image_score)
     shown_lambda = "" if map_score else f"{predictor.score_lambda:g}"  # lambda does not enter a map score
     chosen = predictor.threshold(threshold, threshold_quantile)
-    output_dir = output_dir or run_folder.path(run_dir, run_folder.PREDICTIONS_DIR)
-    os.makedirs(output_dir, exist_ok=True)
+    run_folder.make_folder(output_dir, "--output")
     csv_path = os.path.join(output_dir, PREDICTIONS_FILE)
     names = heatmap_names(paths, os.path.join(output_dir, HEATMAP_DIR)) if heatmaps else {}
     skipped, written, n_scored, n_anomalous = list(problems), [], 0, 0
@@ -278,7 +295,7 @@ def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, t
                   else f"lambda {predictor.score_lambda:g}")
     log(f"scoring {len(paths)} image(s) with {run_dir} (step {predictor.restored.step}, {predictor.weights} weights, "
         f"{score_text}, {chosen.describe()})")
-    with open(csv_path, "w", newline="") as handle:
+    with run_folder.atomic_write(csv_path, newline="") as handle:  # the previous file stays until this one is whole
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for start in range(0, len(paths), batch_size):
@@ -298,7 +315,7 @@ def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, t
             out = predictor.score_inputs(np.stack(inputs))
             verdicts = thresholds.verdicts(out["score"], chosen.value)
             for i, path in enumerate(chunk):
-                writer.writerow([path, f"{out['score'][i]:.9g}", verdicts[i], f"{chosen.value:.9g}",
+                writer.writerow([display_path(path), f"{out['score'][i]:.9g}", verdicts[i], f"{chosen.value:.9g}",
                                  shown_lambda, f"{out['reconstruction_error'][i]:.9g}",
                                  f"{out['feature_error'][i]:.9g}", predictor.image_score_name])
                 if heatmaps:
@@ -316,10 +333,10 @@ def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, t
                       file=stderr, flush=True)
     skipped_path = os.path.join(output_dir, SKIPPED_FILE)
     if skipped:
-        with open(skipped_path, "w", newline="") as handle:
+        with run_folder.atomic_write(skipped_path, newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["path", "reason"])
-            writer.writerows(skipped)
+            writer.writerows((display_path(path), reason) for path, reason in skipped)
     else:
         _remove_if_present(skipped_path)  # a stale list from an earlier prediction into the same folder
     summary = PredictionSummary(output_dir, csv_path, chosen, predictor.score_lambda, n_scored, n_anomalous,

@@ -24,6 +24,7 @@ from typing import Optional
 
 import numpy as np
 
+from data.files import display_path
 from errors import ConfigError
 from training import run_folder
 from training.run_folder import HOLDOUT_SCORES_FILE  # the run folder's owner (no TensorFlow there)
@@ -67,7 +68,7 @@ def read_holdout(run_dir):
     if not os.path.isfile(path):
         raise ConfigError(f"{run_dir} has no {HOLDOUT_SCORES_FILE} (trained with --threshold_holdout=0, or "
                           "training did not finish): pass --threshold=<value> to choose the decision threshold")
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:  # paths byte for byte
         rows = list(csv.DictReader(handle))
     if not rows:
         raise ConfigError(f"{path} has no rows: pass --threshold=<value> to choose the decision threshold")
@@ -116,7 +117,7 @@ def choose_threshold(run_dir, score_lambda, quantile=DEFAULT_QUANTILE, explicit=
                               "its score_lambda_* values or pass --threshold=<value>")
         missing = [p for p in table["path"] if not os.path.isfile(p)]
         if missing:
-            raise ConfigError(f"held-out image {missing[0]} listed in {holdout_path(run_dir)} is not found "
+            raise ConfigError(f"held-out image {display_path(missing[0])} listed in {holdout_path(run_dir)} is not found "
                               f"(needed to rescore for lambda {score_lambda:g} / these weights / this image "
                               "score): run from the "
                               "training folder or pass --threshold=<value>")

@@ -17,7 +17,7 @@ import tensorflow as tf
 from config import TrainConfig
 from data.categories import spec_for
 from data.files import find_category
-from data.images import from_model_range_numpy, to_model_range_numpy
+from data.images import check_category_files, from_model_range_numpy, to_model_range_numpy
 from data.patches import to_patches_numpy
 from data.streams import iter_test_chunks, load_train_images, train_dataset
 from errors import ConfigError, TrainingDiverged
@@ -88,31 +88,56 @@ class TrainingJob:
             config = dataclasses.replace(config, run_dir=worker_run_dir(config.run_dir, self.strategy))
         if not config.run_dir:
             config = dataclasses.replace(config, run_dir=run_folder.default_run_dir(config))
-        created = not os.path.isdir(config.run_dir)
+        self.created = not os.path.isdir(config.run_dir)
+        self.new_run = False  # True once the folder is known to hold nothing but what this job writes
         run_folder.acquire_lock(config.run_dir)  # a second train.py on this folder stops here (ConfigError)
         try:
             self.config, self.resuming = resolve_config(config, explicit_flags)
-        except BaseException:
-            run_folder.release_lock(config.run_dir)
-            if created:
-                with contextlib.suppress(OSError):
-                    os.rmdir(config.run_dir)
+            self.new_run = not self.resuming
+            self._set_up(self.config, log, preset_settings, replicas)
+        except BaseException:  # nothing trained: a new run leaves nothing behind (no config.json to conflict with)
+            self._discard_if_new(config.run_dir)
             raise
-        config = self.config
+
+    def _discard_if_new(self, run_dir):
+        """Before a new run's first step (its checks failed, or it was interrupted): remove what it wrote, its
+        lock, and the folder when this job created it, so that the corrected command starts afresh. A resumed
+        run (or a folder that resolve_config refused) keeps its files; only the lock is released."""
+        if self.new_run:
+            run_folder.discard_new_run(run_dir)
+        run_folder.release_lock(run_dir)
+        if self.created:
+            with contextlib.suppress(OSError):
+                os.rmdir(run_dir)  # only when empty
+
+    def _set_up(self, config, log, preset_settings, replicas):
+        """Check the data (every image header, masks against their images) before anything is written, then
+        write config.json, build the model and restore the newest readable checkpoint."""
         self.spec = spec_for(config)
         self.files = find_category(config.data_dir, config.category)
         for warning in self.files.warnings:
             log(f"warning: {warning}")
+        check_category_files(self.files)
         self.train_paths, self.holdout_paths = split_holdout(self.files.train_paths, config.threshold_holdout)
         if not self.train_paths:
             raise ConfigError(f"--threshold_holdout={config.threshold_holdout} leaves no training images")
         self.run_dir = config.run_dir
         os.makedirs(self.run_dir, exist_ok=True)
+        # The newest checkpoint that can be read (ckpt-N.index files, not only the state file); never step 0
+        # while ckpt files exist (none readable: a ConfigError naming the folder).
+        latest = run_folder.find_checkpoint(self.run_dir, log=log)
+        if latest:
+            run_folder.repair_checkpoint_state(latest)
+        saved = config
         if self.resuming:
-            preset_settings = TrainConfig.load(self.run_dir)[1].get("preset_settings", {})
+            saved_config, payload = TrainConfig.load(self.run_dir)
+            preset_settings = payload.get("preset_settings", {})
+            done = int(latest.rsplit("-", 1)[1]) if latest else 0
+            if config.steps < done:  # --steps below the steps done: nothing to train, and the run keeps its steps
+                saved = dataclasses.replace(config, steps=saved_config.steps)
         record = run_folder.provenance(self.spec, self.files, len(self.train_paths), len(self.holdout_paths))
         record["preset_settings"] = dict(preset_settings or {})
-        config.save(self.run_dir, record)
+        saved.save(self.run_dir, record)
         self.model = CBiGAN(config, self.spec.patch_size, strategy=self.strategy, precision=config.precision)
         if replicas > 1:
             log(f"--strategy={config.strategy}: {replicas} replicas of {config.batch_size // replicas} images")
@@ -124,11 +149,6 @@ class TrainingJob:
         # meaningful when other jobs share the CPU (wall time does not).
         self.cpu_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.checkpoint.cpu_seconds = self.cpu_seconds
-        # The newest checkpoint that can be read (ckpt-N.index files, not only the state file); never step 0
-        # while ckpt files exist (none readable: a ConfigError naming the folder).
-        latest = run_folder.find_checkpoint(self.run_dir, log=log)
-        if latest:
-            run_folder.repair_checkpoint_state(latest)
         self.manager = tf.train.CheckpointManager(self.checkpoint, run_folder.checkpoint_folder(self.run_dir),
                                                   max_to_keep=config.keep_checkpoints)
         if self.chief_run_dir and self.chief_run_dir != self.run_dir:  # a worker: the chief's, when shared
@@ -146,6 +166,10 @@ class TrainingJob:
     def run(self):
         try:
             return self._run()
+        except BaseException:
+            if int(self.model.step.numpy()) == 0:  # failed before its first step (e.g. a training image that
+                self._discard_if_new(self.run_dir)  # does not decode): a new run leaves nothing behind
+            raise
         finally:
             run_folder.release_lock(self.run_dir)
 
@@ -206,14 +230,14 @@ class TrainingJob:
                         interval.reset()
                         interval_start, interval_steps = time.monotonic(), 0
                     if step % config.checkpoint_every == 0:
-                        self.manager.save(checkpoint_number=step)
+                        run_folder.save_checkpoint(self.manager, step)
                     if config.preview_every and step % config.preview_every == 0:
                         self.write_previews(step, distributed.local_batch(self.strategy, x), writer)
                     if config.monitor_every and step % config.monitor_every == 0:
                         self.monitor(step)
                     if stop.requested:
                         with stop.saving():  # a second signal waits for the checkpoint to be complete
-                            self.manager.save(checkpoint_number=step)
+                            run_folder.save_checkpoint(self.manager, step)
                         progress.close()
                         raise Interrupted(stop.signal_name,
                                           f"{stop.signal_name}: checkpoint written at step {step}; run the same "
@@ -223,7 +247,7 @@ class TrainingJob:
             writer.close()
         progress.close()
         if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{step}"):
-            self.manager.save(checkpoint_number=step)
+            run_folder.save_checkpoint(self.manager, step)
         self.write_previews(step, distributed.local_batch(self.strategy, x), writer=None)
         self.finish()
         return self.run_dir
@@ -320,7 +344,7 @@ class TrainingJob:
         self.monitor_log.append(step, "ema", aurocs, None if specificity is None else specificity["ratio"])
         auroc = round(aurocs[self.config.score_lambda], 6)  # as metrics.csv holds it: a tie keeps the earlier
         if self.best_on_test is not None and (best_so_far is None or auroc > best_so_far):
-            self.best_on_test.save(checkpoint_number=step)
+            run_folder.save_checkpoint(self.best_on_test, step)
 
     def holdout_inputs(self):
         files = dataclasses.replace(self.files, train_paths=self.holdout_paths)
@@ -333,7 +357,9 @@ class TrainingJob:
         if self.holdout_paths:
             scored = self._scorer().score_images(self.holdout_inputs(), self.spec.image_size,
                                                  lambdas=DEFAULT_LAMBDAS)
-            with run_folder.atomic_write(run_folder.path(self.run_dir, HOLDOUT_SCORES_FILE), newline="") as handle:
+            # paths byte for byte (a file name that is not UTF-8 keeps its bytes), so predict.py can rescore them
+            with run_folder.atomic_write(run_folder.path(self.run_dir, HOLDOUT_SCORES_FILE), newline="",
+                                         errors="surrogateescape") as handle:
                 writer = csv.writer(handle)
                 lambdas = sorted(scored["scores"])
                 writer.writerow(["path", "reconstruction_error", "feature_error"]

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The recipe study of docs/RESULTS.md ("Time to quality"): paper and fast recipes, several seeds, on the
-# magnetic tiles and the ELPV demo data, each run monitored (test AUROC and reconstruction specificity of the EMA
+# bottle (MVTec AD), the magnetic tiles and the ELPV demo data, each run monitored (test AUROC and reconstruction specificity of the EMA
 # weights) and evaluated at the end with the fair protocol. Runs one training at a time; a run that exists is
 # resumed or skipped (train.py's own resume), so the script can be started again after an interruption.
 #
 #   bench/recipe_study.sh [OUT_DIR] [SEEDS] [SETS] [RECIPES]
-#   bench/recipe_study.sh runs/ttq "1 2 3" "elpv magnetic_tile" "paper fast"
+#   bench/recipe_study.sh runs/ttq "1 2 3" "bottle elpv magnetic_tile" "paper fast"
 #   python bench/time_to_quality.py --run_glob='runs/ttq/*' --out=runs/ttq    # table and figure
 #
 # ELPV: python scripts/prepare_elpv.py --output_dir=data/elpv --types=mono (make demo does it too).
@@ -22,8 +22,9 @@ flags_for() {
   case "$1" in
     magnetic_tile) echo "--category=magnetic_tile --data_dir=../shared/data/magnetic-tile --type=texture \
 --image_size=256 --patch_size=64 --monitor_every=1000" ;;
+    bottle) echo "--category=bottle --data_dir=../shared/data/mvtec-ad --monitor_every=500" ;;
     elpv) echo "--category=mono --data_dir=data/elpv --image_size=64 --monitor_every=500" ;;
-    *) echo "unknown set $1 (elpv, magnetic_tile)" >&2; exit 2 ;;
+    *) echo "unknown set $1 (bottle, elpv, magnetic_tile)" >&2; exit 2 ;;
   esac
 }
 

@@ -8,7 +8,9 @@
 #   bench/recipe_study.sh runs/ttq "1 2 3" "bottle elpv magnetic_tile" "paper fast"
 #   python bench/time_to_quality.py --run_glob='runs/ttq/*' --out=runs/ttq    # table and figure
 #
-# ELPV: python scripts/prepare_elpv.py --output_dir=data/elpv --types=mono (make demo does it too).
+# Data: MVTec AD's bottle under $MVTEC_DIR (default data/mvtec-ad), the magnetic tile set in MVTec layout under
+# $TILES_DIR (default data/magnetic-tile), the ELPV cells under data/elpv:
+# python scripts/prepare_elpv.py --output_dir=data/elpv --types=mono (make demo does it too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -17,12 +19,14 @@ SEEDS=${2:-1 2 3}
 SETS=${3:-elpv magnetic_tile}
 RECIPES=${4:-paper fast}
 STEPS=${STEPS:-3000}
+MVTEC_DIR=${MVTEC_DIR:-data/mvtec-ad}
+TILES_DIR=${TILES_DIR:-data/magnetic-tile}
 
 flags_for() {
   case "$1" in
-    magnetic_tile) echo "--category=magnetic_tile --data_dir=../shared/data/magnetic-tile --type=texture \
+    magnetic_tile) echo "--category=magnetic_tile --data_dir=$TILES_DIR --type=texture \
 --image_size=256 --patch_size=64 --monitor_every=1000" ;;
-    bottle) echo "--category=bottle --data_dir=../shared/data/mvtec-ad --monitor_every=500" ;;
+    bottle) echo "--category=bottle --data_dir=$MVTEC_DIR --monitor_every=500" ;;
     elpv) echo "--category=mono --data_dir=data/elpv --image_size=64 --monitor_every=500" ;;
     *) echo "unknown set $1 (bottle, elpv, magnetic_tile)" >&2; exit 2 ;;
   esac

@@ -24,15 +24,33 @@ GPUS ?= auto
 PARALLEL ?=
 SWEEP_ARGS ?=
 
-.PHONY: install test train evaluate predict export demo bench profile train-all
+.PHONY: FORCE install test train evaluate predict export demo bench profile train-all
 
-install: $(VENV)/.installed
+# TensorFlow build: ACCEL=cpu (tensorflow-cpu, the default) or ACCEL=cuda (tensorflow[and-cuda], Linux with an
+# NVIDIA driver), the version pinned in requirements.txt either way. $(VENV)/.installed records the build
+# ("ACCEL=cuda"); later targets reuse the recorded one, so a newer requirements.txt reinstalls the same build.
+# An ACCEL other than the recorded one reinstalls TensorFlow (the other build is uninstalled first).
+MARKER := $(VENV)/.installed
+RECORDED_ACCEL := $(if $(wildcard $(MARKER)),$(or $(shell sed -n 's/^ACCEL=//p' $(MARKER)),cpu))
+ACCEL ?= $(or $(RECORDED_ACCEL),cpu)
+ifeq ($(filter $(ACCEL),cpu cuda),)
+$(error ACCEL=$(ACCEL): must be cpu or cuda)
+endif
+TF_VERSION := $(shell sed -n 's/^tensorflow-cpu==//p' requirements.txt)
+TF_PACKAGE := $(if $(filter cuda,$(ACCEL)),tensorflow[and-cuda]==$(TF_VERSION),tensorflow-cpu==$(TF_VERSION))
+TF_OTHER := $(if $(filter cuda,$(ACCEL)),tensorflow-cpu,tensorflow)
 
-$(VENV)/.installed: requirements.txt
+install: $(MARKER)
+
+$(MARKER): requirements.txt $(if $(filter-out $(RECORDED_ACCEL),$(ACCEL)),FORCE)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -r requirements.txt
-	touch $@
+	grep -v '^tensorflow-cpu==' requirements.txt > $(VENV)/requirements-without-tensorflow.txt
+	$(PY) -m pip uninstall -y $(TF_OTHER)
+	$(PY) -m pip install -r $(VENV)/requirements-without-tensorflow.txt "$(TF_PACKAGE)"
+	echo ACCEL=$(ACCEL) > $@
+
+FORCE:
 
 test: install
 	$(PY) -m pytest -q tests

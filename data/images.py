@@ -69,13 +69,26 @@ def check_category_files(files, workers=4):
     """Every image of a category (data.files.CategoryFiles: train/good, test, masks) readable as far as
     image_size checks, and every mask the size of its image: a run's bad file is found when it starts, not at
     its first monitoring step or after its last step. DatasetError naming the first bad file (in the order
-    train, test, masks). Cost: the headers and, for PNG, one read of each file (no decoding)."""
+    train, test, masks). Cost: the headers and, for PNG, one read of each file (no decoding). Returns the
+    (width, height) of the train and test images, in that order."""
     masked = [item for item in files.test_items if item.mask_path is not None]
     paths = list(files.train_paths) + [item.path for item in files.test_items] + [i.mask_path for i in masked]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         sizes = dict(zip(paths, pool.map(image_size, paths)))
     for item in masked:
         _check_sizes(sizes[item.mask_path], sizes[item.path], item.mask_path, item.path)
+    return [sizes[path] for path in paths[:len(paths) - len(masked)]]
+
+
+def non_square_note(sizes, side):
+    """One line for the user when some images (sizes: (width, height) of the train and test images) are not
+    square: every image is resized to side x side, which stretches them. None when all are square."""
+    odd = [(w, h) for w, h in sizes if w != h]
+    if not odd:
+        return None
+    w, h = max(set(odd), key=odd.count)
+    return (f"note: {len(odd)} of {len(sizes)} images are not square (most often {w}x{h} px); each is resized to "
+            f"{side}x{side}, which changes its aspect ratio (crop or pad them beforehand to keep it)")
 
 
 def _sixteen_to_eight(arr: np.ndarray) -> np.ndarray:

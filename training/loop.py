@@ -17,7 +17,7 @@ import tensorflow as tf
 from config import TrainConfig
 from data.categories import spec_for
 from data.files import find_category
-from data.images import check_category_files, from_model_range_numpy, to_model_range_numpy
+from data.images import check_category_files, from_model_range_numpy, non_square_note, to_model_range_numpy
 from data.patches import to_patches_numpy
 from data.streams import iter_test_chunks, load_train_images, train_dataset
 from errors import ConfigError, TrainingDiverged
@@ -117,7 +117,9 @@ class TrainingJob:
         self.files = find_category(config.data_dir, config.category)
         for warning in self.files.warnings:
             log(f"warning: {warning}")
-        check_category_files(self.files)
+        note = non_square_note(check_category_files(self.files), self.spec.image_size)
+        if note:
+            log(note)
         self.train_paths, self.holdout_paths = split_holdout(self.files.train_paths, config.threshold_holdout)
         if not self.train_paths:
             raise ConfigError(f"--threshold_holdout={config.threshold_holdout} leaves no training images")

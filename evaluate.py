@@ -38,6 +38,8 @@ def main(argv):
                           "of run folders (e.g. --run=runs)")
     if not os.path.isdir(FLAGS.run):
         raise ConfigError(f"--run={FLAGS.run} is not a folder")
+    from devices import print_devices
+    print_devices()
     from evaluation.collect import evaluate_folder, is_folder_of_runs
     from evaluation.evaluate_run import EvalSettings, evaluate_run, format_summary, parse_lambdas
     from evaluation.image_scores import parse_topk_percent

@@ -37,6 +37,8 @@ def main(argv):
     validate(FLAGS.image_score, FLAGS.topk_percent)
     if len(argv) < 2:
         raise ConfigError("no images given: python predict.py --run runs/x PATH... (files, folders, globs)")
+    from devices import print_devices
+    print_devices()
     predict(FLAGS.run, argv[1:], output_dir=FLAGS.output, weights=FLAGS.weights, score_lambda=FLAGS.score_lambda,
             threshold=FLAGS.threshold, threshold_quantile=FLAGS.threshold_quantile, heatmaps=FLAGS.heatmaps,
             heatmap_vmax=FLAGS.heatmap_vmax or None, batch_size=FLAGS.batch_size, checkpoint=FLAGS.checkpoint,

@@ -121,8 +121,21 @@ def main(argv):
     if not resuming:
         check_inputs_before_loading_tensorflow(config)
     cli.import_tensorflow_quietly()
+    from devices import print_devices
+    print_devices(config.strategy, precision_of(config, resuming, explicit))
     from training.loop import train
     train(config, explicit, preset_settings=preset_settings)
+
+
+def precision_of(config, resuming, explicit):
+    """The precision the run trains in: a resumed run keeps its config.json's unless --precision is given."""
+    from errors import ConfigError
+    if resuming and "precision" not in explicit:
+        try:
+            return TrainConfig.load(config.run_dir)[0].precision
+        except (ConfigError, OSError):  # an unreadable config.json is reported by the training job itself
+            return config.precision
+    return config.precision
 
 
 def check_inputs_before_loading_tensorflow(config):

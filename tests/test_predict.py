@@ -281,6 +281,7 @@ def test_predict_cli(object_run, inputs_tree, tmp_path):
                            "--score_lambda=0.5", str(inputs_tree / "b"), str(inputs_tree / "a" / "broken.png")],
                           cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == f"device: CPU ({len(os.sched_getaffinity(0))} threads)"  # devices.py
     assert "scored 1 image(s)" in proc.stdout and "1 skipped" in proc.stdout
     assert "broken.png" in proc.stderr
     rows = read_csv(out / "predictions.csv")

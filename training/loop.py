@@ -197,7 +197,7 @@ class TrainingJob:
             self.monitor_log = MonitorLog(run_folder.path(self.run_dir, run_folder.MONITOR_FILE), start_step,
                                           selects=config.keep_best_on_test)
         writer = tf.summary.create_file_writer(run_folder.path(self.run_dir, run_folder.TENSORBOARD_DIR))
-        progress = Progress(config.steps)
+        progress = Progress(config.steps, start_step)
         interval = IntervalMeans()
         interval_start, interval_steps = time.monotonic(), 0
         elapsed_at_start, wall_start = float(self.elapsed.numpy()), time.monotonic()
@@ -205,7 +205,7 @@ class TrainingJob:
         self.log(f"training {config.category} ({self.spec.type}, {len(self.train_paths)} images, model input "
                  f"{self.spec.patch_size}px) from step {step} to {config.steps}; run folder {self.run_dir}")
         try:
-            with StopRequest() as stop:
+            with StopRequest(announce=progress.message) as stop:
                 while step < config.steps:
                     cpu_before = time.process_time()
                     x = next(batches)
@@ -219,13 +219,14 @@ class TrainingJob:
                             f"saving. The last good checkpoint is in {self.manager.directory}. Try a lower --lr "
                             "or a different --seed.")
                     step += 1
+                    stop.step = step
                     interval.add(values)
                     interval_steps += 1
                     self.elapsed.assign(elapsed_at_start + time.monotonic() - wall_start)
                     now = time.monotonic()
                     rate = interval_steps / max(now - interval_start, 1e-9)
                     means = interval.means()
-                    progress.update(step, rate * config.batch_size, rate,
+                    progress.update(step, rate * config.batch_size,
                                     {k: means[k] for k in PROGRESS_LOSSES if k in means})
                     if step % config.log_every == 0 or step == config.steps:
                         self._log_row(train_log, writer, progress, step, means, rate * config.batch_size)
@@ -260,8 +261,7 @@ class TrainingJob:
             for name, value in means.items():
                 tf.summary.scalar(f"train/{name}", value)
             tf.summary.scalar("train/images_per_s", images_per_s)
-        progress.update(step, images_per_s, images_per_s / self.config.batch_size,
-                        {k: means[k] for k in PROGRESS_LOSSES if k in means}, force=True)
+        progress.update(step, images_per_s, {k: means[k] for k in PROGRESS_LOSSES if k in means}, force=True)
 
     # ---- previews, monitoring, threshold ----
 

@@ -37,7 +37,7 @@ from errors import ConfigError, DatasetError
 from evaluation import diagnostics as D
 from evaluation import image_scores as IS
 from evaluation import metrics as M
-from evaluation import plots, reports
+from evaluation import plots, reports, tensorboard_log
 from evaluation.scoring import DEFAULT_LAMBDAS
 from training import run_folder
 
@@ -460,12 +460,14 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
         raise
     run_folder.swap_in(eval_dir, final_dir, OUTPUT_FILES)
     eval_dir = final_dir
-    return EvalSummary(run_dir=run_dir, eval_dir=eval_dir, category=config.category, category_type=spec.type,
-                       alpha=float(config.alpha), step=step, weights=settings.weights,
-                       checkpoint=settings.checkpoint, feature_layer=feature_layer, default_lambda=default_lambda,
-                       metrics=reports.read_metrics(os.path.join(eval_dir, METRICS_FILE)), n_images=n_images,
-                       n_anomalous=int(labels.sum()), has_masks=bool(files.has_masks), diagnostics=diagnostics,
-                       image_score=image_score, topk_percent=topk)
+    summary = EvalSummary(run_dir=run_dir, eval_dir=eval_dir, category=config.category, category_type=spec.type,
+                          alpha=float(config.alpha), step=step, weights=settings.weights,
+                          checkpoint=settings.checkpoint, feature_layer=feature_layer, default_lambda=default_lambda,
+                          metrics=reports.read_metrics(os.path.join(eval_dir, METRICS_FILE)), n_images=n_images,
+                          n_anomalous=int(labels.sum()), has_masks=bool(files.has_masks), diagnostics=diagnostics,
+                          image_score=image_score, topk_percent=topk)
+    tensorboard_log.write_evaluation(summary)  # the headline metrics in the run's tensorboard/, at the step
+    return summary
 
 
 def _mean_training_image(spec, files, chunk=64):

@@ -27,7 +27,7 @@ from models.cbigan import CBiGAN
 from training import previews, run_folder
 from training.interrupt import Interrupted, StopRequest
 from training.progress import Progress, format_duration
-from training.monitor_log import MonitorLog, monitor_lambdas
+from training.monitor_log import MonitorLog, monitor_lambdas, write_scalars as write_monitor_scalars
 from training.train_log import IntervalMeans, TrainLog, first_non_finite
 
 from training.run_folder import BEST_ON_TEST_DIR, CHECKPOINT_DIR, CONFIG_FILE, HOLDOUT_SCORES_FILE  # noqa: F401
@@ -237,7 +237,7 @@ class TrainingJob:
                     if config.preview_every and step % config.preview_every == 0:
                         self.write_previews(step, distributed.local_batch(self.strategy, x), writer)
                     if config.monitor_every and step % config.monitor_every == 0:
-                        self.monitor(step)
+                        self.monitor(step, writer)
                     if stop.requested:
                         with stop.saving():  # a second signal waits for the checkpoint to be complete
                             run_folder.save_checkpoint(self.manager, step)
@@ -245,13 +245,19 @@ class TrainingJob:
                         raise Interrupted(stop.signal_name,
                                           f"{stop.signal_name}: checkpoint written at step {step}; run the same "
                                           "command again to resume")
+        except BaseException:
+            writer.close()
+            raise
         finally:
             train_log.close()
-            writer.close()
         progress.close()
         if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{step}"):
             run_folder.save_checkpoint(self.manager, step)
-        self.write_previews(step, distributed.local_batch(self.strategy, x), writer=None)
+        # The final preview, in TensorBoard too (unless the loop just wrote this step's): a run shorter than
+        # --preview_every has it as its only one.
+        previewed = config.preview_every and step % config.preview_every == 0
+        self.write_previews(step, distributed.local_batch(self.strategy, x), writer=None if previewed else writer)
+        writer.close()
         self.finish()
         return self.run_dir
 
@@ -317,9 +323,10 @@ class TrainingJob:
                 for name, picture in pictures.items():
                     tf.summary.image(f"previews/{name}", picture[None], step=step)
 
-    def monitor(self, step):
+    def monitor(self, step, writer=None):
         """Test-set monitoring (metrics.csv): labelled as monitoring; the default run never selects on it. One
-        row per lambda of monitor_lambdas (the run's score_lambda first); --keep_best_on_test uses score_lambda."""
+        row per lambda of monitor_lambdas (the run's score_lambda first); --keep_best_on_test uses score_lambda.
+        writer: also as TensorBoard scalars under monitor/ (training.monitor_log.write_scalars)."""
         from evaluation.diagnostics import GoodReconstructions
         from evaluation.metrics import MetricUndefined, image_auroc
         scorer = self._scorer()
@@ -344,6 +351,9 @@ class TrainingJob:
         best_so_far = self.monitor_log.best(self.config.score_lambda)
         specificity = good.specificity()
         self.monitor_log.append(step, "ema", aurocs, None if specificity is None else specificity["ratio"])
+        if writer is not None:
+            write_monitor_scalars(writer, step, self.config.score_lambda, aurocs,
+                                  None if specificity is None else specificity["ratio"])
         auroc = round(aurocs[self.config.score_lambda], 6)  # as metrics.csv holds it: a tie keeps the earlier
         if self.best_on_test is not None and (best_so_far is None or auroc > best_so_far):
             run_folder.save_checkpoint(self.best_on_test, step)

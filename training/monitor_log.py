@@ -4,7 +4,8 @@ Monitoring only (it never selects a checkpoint unless --keep_best_on_test, as un
 purpose column says which). Each monitoring step writes one row
 per lambda of MONITOR_LAMBDAS plus the run's score_lambda: the scores are computed once and the lambdas only mix
 L_R and L_fD (eq. 7), so the extra rows cost nothing and show how the choice of lambda plays out over training.
-On resume, rows after the restored step are dropped, as in train_log.csv.
+On resume, rows after the restored step are dropped, as in train_log.csv. The same values go to TensorBoard
+under monitor/ (write_scalars).
 """
 import csv
 import os
@@ -63,3 +64,25 @@ class MonitorLog:
                 writer.writeheader()
             writer.writerows(new)
         self.rows.extend({k: str(v) for k, v in row.items()} for row in new)
+
+
+def scalar_tags(score_lambda, lambdas):
+    """{lambda: TensorBoard tag} of the monitored test AUROC: monitor/test_auroc_ema for the run's score_lambda,
+    monitor/test_auroc_ema_lambda<lambda> for the other lambdas (the prefix says it is monitoring)."""
+    return {lam: "monitor/test_auroc_ema" if float(lam) == float(score_lambda)
+            else f"monitor/test_auroc_ema_lambda{float(lam):g}" for lam in lambdas}
+
+
+SPECIFICITY_TAG = "monitor/reconstruction_specificity_ema"
+
+
+def write_scalars(writer, step, score_lambda, aurocs, specificity=None):
+    """The rows of one monitoring step as TensorBoard scalars (writer: a tf.summary writer)."""
+    import tensorflow as tf
+    tags = scalar_tags(score_lambda, aurocs)
+    with writer.as_default(step=step):
+        for lam, auroc in aurocs.items():
+            tf.summary.scalar(tags[lam], float(auroc))
+        if specificity is not None:
+            tf.summary.scalar(SPECIFICITY_TAG, float(specificity))
+    writer.flush()

@@ -4,6 +4,11 @@ Panels, x = batches consumed: the image reconstruction loss L_R (eq. 11), the cr
 gradient penalty, and the test-set AUROC of the EMA weights at the run's score_lambda where the run was trained
 with --monitor_every (monitoring only: it never selects a checkpoint). Read from each run's train_log.csv and
 metrics.csv.
+
+Each run keeps one colour and line style in all panels: up to 10 runs the tab10 colours (solid lines), more runs
+a colormap sampled at as many points as there are runs with four line styles in turn, so no two runs look the
+same whatever their number. One legend outside the panels; the AUROC axis spans [0.4, 1] (wider when a value lies
+outside), so monitoring noise is not magnified into a trend.
 """
 import os
 
@@ -22,6 +27,12 @@ LOG_PANELS = (("image_reconstruction", "image reconstruction L_R (eq. 11)"),
               ("critic_loss", "critic loss L_D (eq. 6)"),
               ("gradient_penalty", "gradient penalty"))
 MONITOR_PANEL = ("image_auroc", "test AUROC, EMA weights (monitoring)")
+Y_LABELS = {"image_reconstruction": "L_R: L1 error per image (batch mean)",
+            "critic_loss": "L_D (interval mean)",
+            "gradient_penalty": "gradient penalty (interval mean)",
+            "image_auroc": "image AUROC at the run's lambda"}
+AUROC_RANGE = (0.4, 1.0)
+LINE_STYLES = ("-", "--", "-.", ":")
 
 
 def read_curves(run_dir):
@@ -50,27 +61,65 @@ def _score_lambda(run_dir, rows):
         return float(rows[0]["lambda"])
 
 
+def run_styles(n):
+    """n (colour, line style) pairs, all different: tab10 with solid lines up to 10 runs; above, the turbo
+    colormap sampled at n points (no colour repeats) with LINE_STYLES in turn (neighbours differ in style too)."""
+    if n <= 10:
+        palette = matplotlib.colormaps["tab10"].colors
+        return [(tuple(palette[i]), "-") for i in range(n)]
+    colours = matplotlib.colormaps["turbo"](np.linspace(0.05, 0.95, n))
+    return [(tuple(float(c) for c in colours[i][:3]), LINE_STYLES[i % len(LINE_STYLES)]) for i in range(n)]
+
+
+def auroc_limits(values):
+    """The AUROC axis: AUROC_RANGE, widened to the next 0.1 below a smaller value (never above 1)."""
+    low, high = AUROC_RANGE
+    values = np.asarray([v for v in values if np.isfinite(v)], np.float64)
+    if values.size and values.min() < low + 0.02:
+        low = max(0.0, np.floor((values.min() - 0.02) * 10.0) / 10.0)
+    return low, high
+
+
+def training_curves_figure(drawn):
+    """The Figure of {label: read_curves(run)}: four panels, one line per run, the legend outside the panels."""
+    panels = LOG_PANELS + (MONITOR_PANEL,)
+    styles = dict(zip(drawn, run_styles(len(drawn))))
+    legend_columns = 1 if len(drawn) <= 24 else 2
+    figure = Figure(figsize=(12 + 2.6 * legend_columns, 8), layout="constrained")
+    axes = figure.subplots(2, 2).ravel()
+    handles = {}
+    for ax, (column, title) in zip(axes, panels):
+        for label, curves in drawn.items():
+            if column in curves:
+                steps, values = curves[column]
+                colour, style = styles[label]
+                (line,) = ax.plot(steps, values, marker="o" if column == MONITOR_PANEL[0] else None, markersize=3,
+                                  label=label, color=colour, linestyle=style, linewidth=1.4)
+                handles.setdefault(label, line)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("batches")
+        ax.set_ylabel(Y_LABELS[column])
+        ax.grid(alpha=0.3)
+    monitor_axes = axes[len(LOG_PANELS)]
+    monitored = [v for curves in drawn.values() if MONITOR_PANEL[0] in curves for v in curves[MONITOR_PANEL[0]][1]]
+    monitor_axes.set_ylim(*auroc_limits(monitored))
+    monitor_axes.axhline(0.5, color="gray", lw=1, ls=":", zorder=0)
+    monitor_axes.annotate("chance", (0.0, 0.5), xycoords=("axes fraction", "data"), xytext=(3, 2),
+                          textcoords="offset points", fontsize=7, color="gray")
+    if not monitored:
+        monitor_axes.text(0.5, 0.5, "no run was trained with --monitor_every", transform=monitor_axes.transAxes,
+                          ha="center", va="center", fontsize=9, color="gray")
+    ordered = [label for label in drawn if label in handles]
+    figure.legend([handles[label] for label in ordered], ordered, loc="outside right upper", fontsize=7,
+                  ncols=legend_columns, title="run", title_fontsize=8)
+    return figure
+
+
 def training_curves_plot(path, run_dirs, labels):
     """One line per run in each panel; returns {label: read_curves(run)} (what was drawn), or None and no
     file when no run has a train_log.csv."""
     drawn = {label: read_curves(run_dir) for run_dir, label in zip(run_dirs, labels)}
     if not any(drawn.values()):
         return None
-    panels = LOG_PANELS + (MONITOR_PANEL,)
-    palette = matplotlib.colormaps["tab10" if len(drawn) <= 10 else "tab20"].colors
-    colors = {label: palette[i % len(palette)] for i, label in enumerate(drawn)}  # one colour per run
-    figure = Figure(figsize=(12, 8))
-    axes = figure.subplots(2, 2).ravel()
-    for ax, (column, title) in zip(axes, panels):
-        for label, curves in drawn.items():
-            if column in curves:
-                steps, values = curves[column]
-                ax.plot(steps, values, marker="o" if column == MONITOR_PANEL[0] else None, markersize=3,
-                        label=label, color=colors[label])
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("batches")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    figure.tight_layout()
-    _save(figure, path)
+    _save(training_curves_figure(drawn), path)
     return drawn

@@ -49,6 +49,6 @@ def test_training_curves_plot(tmp_path):
     drawn = training_curves_plot(str(path), [str(a), str(b)], ["run a", "run b"])
     assert list(drawn) == ["run a", "run b"] and "image_auroc" in drawn["run a"]
     image = imread(path)
-    assert image.shape[0] == 800 and image.shape[1] == 1200  # 12 x 8 inches at 100 dpi
+    assert image.shape[0] == 800 and image.shape[1] == 1460  # 14.6 x 8 inches at 100 dpi (legend on the right)
     assert training_curves_plot(str(tmp_path / "none.png"), [str(tmp_path / "missing")], ["x"]) is None
     assert not (tmp_path / "none.png").exists()

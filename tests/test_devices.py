@@ -11,11 +11,13 @@ import devices
 from tests.conftest import REPO
 from tests.fixtures_images import make_category
 
-# What TensorFlow's CUDA build logs when the driver finds no device (TF_CPP_MIN_LOG_LEVEL=0), abridged.
+# What TensorFlow's CUDA build logs when the driver finds no device (TF_CPP_MIN_LOG_LEVEL=0), abridged; both
+# prefixes occur (TensorFlow 2.21 logs through absl: "E0000 00:00:<time> <thread> <file>:<line>] ").
 NO_DEVICE_LOG = """\
-2026-03-01 10:00:00.000001: I tensorflow/core/util/port.cc:153] oneDNN custom operations are on.
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1796279169.823655   23464 port.cc:153] oneDNN custom operations are on.
 2026-03-01 10:00:00.100000: I external/local_xla/xla/tsl/cuda/cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.
-2026-03-01 10:00:01.000000: E external/local_xla/xla/stream_executor/cuda/cuda_platform.cc:51] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected
+E0000 00:00:1796279170.554298   23464 cuda_platform.cc:51] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected
 2026-03-01 10:00:01.000100: W tensorflow/core/common_runtime/gpu/gpu_device.cc:2365] Cannot dlopen some GPU libraries. Please make sure the missing libraries mentioned above are installed properly if you would like to use GPU.
 Skipping registering GPU devices...
 """

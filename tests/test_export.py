@@ -1,11 +1,14 @@
 """export.py / inference/export_model.py: the SavedModel, loaded in a fresh process without this repository on
-sys.path, gives predict.py's scores and the Scorer's anomaly maps (object run, and a 64/32 texture run)."""
+sys.path, gives predict.py's scores and the Scorer's anomaly maps (object run, and a 64/32 texture run); the ONNX
+and TFLite files, run by onnxruntime / the LiteRT interpreter in a fresh process, give predict.py's scores on real
+bottle images."""
 import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -203,3 +206,225 @@ def test_export_map_image_score_matches_evaluate(tmp_path_factory, tmp_path, ima
         np.testing.assert_allclose(outputs[f"s{i}/score"], [expected[p] for p in paths], rtol=1e-4)
     threshold = Predictor(run_dir, image_score=image_score, topk_percent=topk).threshold()
     assert threshold.rescored and float(outputs["s0/threshold"]) == pytest.approx(threshold.value, rel=1e-6)
+
+
+# ------------------------------------------------------------------- ONNX and TFLite (export.py --format=...)
+
+# Runs in a fresh interpreter with cwd = a temp folder and no PYTHONPATH: onnxruntime or the LiteRT interpreter,
+# numpy, and neither TensorFlow nor this repository.
+RUNTIME = r"""
+import importlib.util, os, sys
+fmt, model_path, inputs, repo = sys.argv[1:5]
+assert all(os.path.abspath(p or ".") != repo for p in sys.path), sys.path
+for name in ("inference", "training", "evaluation", "models", "data.patches"):
+    try:
+        found = importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        found = False
+    assert not found, name + " is importable"
+import numpy as np
+if fmt == "onnx":
+    import onnxruntime as ort
+    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["images"], session.get_inputs()
+    names = [o.name for o in session.get_outputs()]
+    run = lambda images: dict(zip(names, session.run(None, {"images": images})))
+else:
+    from ai_edge_litert.interpreter import Interpreter
+    runner = Interpreter(model_path=model_path).get_signature_runner()
+    run = lambda images: runner(images=images)
+groups = np.load(inputs)
+result = {}
+for key in sorted(groups.files):
+    for name, value in run(groups[key]).items():
+        result[key + "/" + name] = np.asarray(value)
+assert "tensorflow" not in sys.modules, "the runtime imported TensorFlow"
+np.savez(inputs.replace(".npz", "_out.npz"), **result)
+print("ran-ok", fmt)
+"""
+
+SHARED_DATA = Path(os.environ.get("CBIGAN_SHARED_DATA") or REPO.parent / "shared" / "data")
+BOTTLE_TEST = SHARED_DATA / "mvtec-ad" / "bottle" / "test"
+
+
+def need_export_packages(fmt):
+    """Skip when the converter / runtime of fmt is not installed (pip install -r requirements-export.txt); on CI
+    (CI set, .ci/run installs them) fail instead, so the formats are always tested there."""
+    from inference.export_model import EXPORT_REQUIREMENTS, FORMAT_MODULES, _importable
+
+    missing = [module for module in FORMAT_MODULES[fmt] if not _importable(module)]
+    if missing:
+        message = f"{fmt} needs {', '.join(missing)}: pip install -r {EXPORT_REQUIREMENTS}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def run_runtime(fmt, model_path, groups, tmp_path):
+    """Feed uint8 batches {key: [N, H, W, 3]} to an ONNX / TFLite file in a fresh process; {key/output: array}."""
+    work = tmp_path / f"fresh_{fmt}"
+    work.mkdir()
+    inputs = str(work / "inputs.npz")
+    np.savez(inputs, **groups)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", RUNTIME, fmt, str(model_path), inputs, str(REPO)],
+                          cwd=str(work), env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"ran-ok {fmt}" in proc.stdout
+    with np.load(inputs.replace(".npz", "_out.npz")) as data:
+        return {k: data[k] for k in data.files}
+
+
+@pytest.fixture(scope="module")
+def all_formats(tmp_path_factory):
+    """The tiny object run exported once as saved_model, onnx and tflite: (run_dir, export_dir, info)."""
+    for fmt in ("onnx", "tflite"):
+        need_export_packages(fmt)
+    from inference.export_model import export_run
+
+    run_dir, _ = trained_run(tmp_path_factory, "object")
+    export_dir = tmp_path_factory.mktemp("all_formats") / "export"
+    info = export_run(run_dir, str(export_dir), formats="tflite, onnx,saved_model", log=lambda *a: None)
+    return run_dir, export_dir, info
+
+
+@pytest.fixture(scope="module")
+def bottle_predictions(all_formats, tmp_path_factory):
+    """Four real bottle test images (2 good, 2 defective), grouped by size, and predict.py's rows for them."""
+    from data.images import read_image
+    from inference.predict_images import predict
+
+    if not BOTTLE_TEST.is_dir():
+        pytest.skip(f"{BOTTLE_TEST} is not on this machine")
+    files = [str(p) for kind in ("good", "broken_large", "contamination") for p in sorted(
+        (BOTTLE_TEST / kind).glob("*.png"))[:2 if kind == "good" else 1]]
+    assert len(files) == 4
+    by_size = {}
+    for path in files:
+        by_size.setdefault(read_image(path).shape, []).append(path)
+    groups = {f"s{i}": np.stack([read_image(p) for p in paths]) for i, paths in enumerate(by_size.values())}
+    paths = {f"s{i}": paths for i, paths in enumerate(by_size.values())}
+    summary = predict(all_formats[0], files, output_dir=str(tmp_path_factory.mktemp("bottle_pred")),
+                      log=lambda *a: None, stderr=io.StringIO())
+    rows = {r["path"]: r for r in read_csv(summary.predictions_csv)}
+    assert len(rows) == 4
+    return groups, paths, rows, summary.threshold.value
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_onnx_and_tflite_give_predict_scores_on_bottle_images(all_formats, bottle_predictions, tmp_path, fmt):
+    """onnxruntime / the LiteRT interpreter, in a fresh process without TensorFlow or this repository, on real
+    bottle images: predict.py's scores to 1e-4 relative, the run's threshold, and every output of the
+    SavedModel (loaded from the same export folder) to 1e-4."""
+    import tensorflow as tf
+
+    run_dir, export_dir, info = all_formats
+    groups, paths, rows, threshold = bottle_predictions
+    outputs = run_runtime(fmt, export_dir / info["files"][fmt], groups, tmp_path)
+    saved = tf.saved_model.load(str(export_dir))
+    worst = 0.0
+    for key, files in paths.items():
+        for column in ("score", "reconstruction_error", "feature_error"):
+            want = np.array([float(rows[p][column]) for p in files])
+            got = outputs[f"{key}/{column}"]
+            np.testing.assert_allclose(got, want, rtol=1e-4, err_msg=f"{fmt} {key} {column}")
+            worst = max(worst, float(np.max(np.abs(got - want) / np.abs(want))))
+        assert float(np.ravel(outputs[f"{key}/threshold"])[0]) == pytest.approx(threshold, rel=1e-6)
+        reference = {name: value.numpy() for name, value in saved.serve(tf.constant(groups[key])).items()}
+        assert sorted(name.split("/")[1] for name in outputs if name.startswith(key + "/")) == sorted(reference)
+        for name, want in reference.items():
+            got = outputs[f"{key}/{name}"].reshape(want.shape)
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()),
+                                       err_msg=f"{fmt} {key} {name}")
+        assert outputs[f"{key}/anomaly_map"].shape == (len(files), info["image_size"], info["image_size"])
+    print(f"{fmt}: largest relative difference to predict.py's scores {worst:.2e}")
+
+
+def test_all_formats_folder_readme_and_info(all_formats):
+    from inference.export_model import CHECK_RTOL, ONNX_OPSET
+
+    _, export_dir, info = all_formats
+    assert info["formats"] == ["saved_model", "onnx", "tflite"]  # FORMATS order, whatever the flag's order
+    assert info["files"] == {"saved_model": "saved_model.pb", "onnx": "model.onnx", "tflite": "model.tflite"}
+    for name in info["files"].values():
+        assert (export_dir / name).stat().st_size > 10_000
+    assert info["onnx_opset"] == ONNX_OPSET
+    assert set(info["conversion_check"]) == {"onnx", "tflite"}
+    assert all(0 <= v <= CHECK_RTOL for v in info["conversion_check"].values())
+    assert json.loads((export_dir / "export_info.json").read_text())["files"] == info["files"]
+    readme = (export_dir / "README.txt").read_text()
+    for text in ("Formats in this folder: saved_model, onnx, tflite", "tf.saved_model.load", "onnxruntime",
+                 "model.onnx", f"opset {ONNX_OPSET}", "ai_edge_litert", "model.tflite", "builtin ops only",
+                 "uint8", "anomaly_map", "Threshold: threshold", "bilinear without antialiasing"):
+        assert text in readme, text
+    # TFLite: builtin ops only (no Flex), the weights as constants (no resource variables left uninitialised)
+    from ai_edge_litert.interpreter import Interpreter
+    ops = {op["op_name"] for op in Interpreter(str(export_dir / "model.tflite"))._get_ops_details()}
+    assert {"CONV_2D", "RESIZE_BILINEAR"} <= ops, ops
+    assert not {"VAR_HANDLE", "READ_VARIABLE"} & ops and not any(op.startswith("Flex") for op in ops), ops
+
+
+def test_only_onnx_writes_no_saved_model(tmp_path_factory, tmp_path):
+    need_export_packages("onnx")
+    from inference.export_model import export_run
+
+    run_dir, _ = trained_run(tmp_path_factory, "object")
+    info = export_run(run_dir, str(tmp_path / "export"), formats="onnx", log=lambda *a: None)
+    assert sorted(os.listdir(tmp_path / "export")) == ["README.txt", "export_info.json", "model.onnx"]
+    readme = (tmp_path / "export" / "README.txt").read_text()
+    assert "Formats in this folder: onnx." in readme and "tf.saved_model.load" not in readme
+    assert info["formats"] == ["onnx"]
+
+
+def test_parse_formats_and_missing_converter_are_one_line_errors(tmp_path, monkeypatch):
+    from errors import ConfigError
+    from inference import export_model as EM
+
+    assert EM.parse_formats("onnx, TFLITE,onnx") == ("onnx", "tflite")
+    assert EM.parse_formats(["saved_model"]) == ("saved_model",)
+    for bad in ("pt", "onnx,pt", "", ","):
+        with pytest.raises(ConfigError, match="choose one or more of saved_model, onnx, tflite"):
+            EM.parse_formats(bad)
+    # a converter that is not installed: said before anything is read or written (the run does not even exist)
+    monkeypatch.setattr(EM, "_importable", lambda module: module != "tf2onnx")
+    with pytest.raises(ConfigError) as err:
+        EM.export_run(str(tmp_path / "no_run"), str(tmp_path / "out"), formats="saved_model,onnx")
+    assert str(err.value) == ("--format=onnx needs tf2onnx, not installed: pip install -r "
+                              "requirements-export.txt")
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setattr(EM, "_importable", lambda module: module != "ai_edge_litert")
+    with pytest.raises(ConfigError, match=r"^--format=tflite needs ai_edge_litert, not installed: pip install -r "
+                                          r"requirements-export.txt$"):
+        EM.export_run(str(tmp_path / "no_run"), str(tmp_path / "out"), formats="tflite")
+    EM.require_converters(("saved_model",))  # TensorFlow only
+
+
+def test_export_cli_without_converter_is_one_line(tmp_path):
+    """export.py --format=onnx where tf2onnx cannot be imported: exit 2, one line naming the requirements file."""
+    shadow = tmp_path / "shadow" / "tf2onnx"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('tf2onnx hidden by the test')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "shadow"))
+    proc = subprocess.run([sys.executable, str(REPO / "export.py"), f"--run={tmp_path / 'run'}",
+                           f"--output={tmp_path / 'out'}", "--format=onnx"], cwd=str(REPO), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        "error: --format=onnx needs tf2onnx, not installed: pip install -r requirements-export.txt"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_check_converted_refuses_a_model_that_disagrees():
+    from inference.export_model import ConversionError, check_converted
+
+    want = {"score": np.array([100.0, 200.0], np.float32), "threshold": np.float32(150.0),
+            "anomaly_map": np.linspace(0, 5, 2 * 16).reshape(2, 4, 4).astype(np.float32)}
+    close = {k: np.asarray(v) * (1 + 1e-6) for k, v in want.items()}
+    close["threshold"] = np.array([150.0], np.float32)  # TFLite's [1] for a scalar
+    assert check_converted("tflite", want, close) < 2e-6
+    for name, bad in (("score", np.array([100.0, 200.1])), ("score", np.array([np.nan, 200.0])),
+                      ("anomaly_map", want["anomaly_map"] + 0.01)):
+        with pytest.raises(ConversionError, match=f"does not reproduce the TensorFlow model \\({name}"):
+            check_converted("onnx", want, dict(want, **{name: bad}))
+    with pytest.raises(ConversionError, match="outputs"):
+        check_converted("onnx", want, {"score": want["score"]})

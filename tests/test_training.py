@@ -89,8 +89,12 @@ def test_tiny_run_writes_every_artifact_and_resumes(tmp_path, dataset):
     pngs = sorted(p.name for p in Path(run_dir, "previews").glob("*.png"))
     assert pngs == sorted(f"{kind}_{step:07d}.png" for kind in ("train", "test", "samples") for step in (6, 12))
     with Image.open(Path(run_dir, "previews", "test_0000012.png")) as picture:
-        # 3 rows (input, reconstruction, error map) of 32 px tiles, 4 test images as columns, 2 px padding
-        assert picture.size == (4 * 34 + 2, 3 * 34 + 2)
+        # the labelled figure of 3 rows (input, reconstruction, error map) and 4 test images as columns
+        # (tests/test_figures.py checks its labels): as large as that figure drawn with 32 px images
+        from training.previews import reconstruction_grid
+        zeros = np.zeros((4, 32, 32, 3), np.float32)
+        assert picture.size[::-1] == reconstruction_grid(zeros, zeros, zeros[..., 0], title="x").shape[:2]
+        assert picture.mode == "RGB"
     assert any(Path(run_dir, "tensorboard").iterdir())
     with open(Path(run_dir, "holdout_scores.csv"), newline="") as handle:
         holdout = list(csv.DictReader(handle))

@@ -305,17 +305,21 @@ class TrainingJob:
         scorer = self._scorer()
         batch = np.asarray(train_batch[:PREVIEW_SAMPLES])
         out = scorer.score_inputs(batch, keep_reconstructions=True)
-        pictures = {"train": previews.reconstruction_grid(batch, out["reconstruction"], out["error_map"])}
+        unit = "patches" if self.spec.type == "texture" else "images"
+        pictures = {"train": previews.reconstruction_grid(batch, out["reconstruction"], out["error_map"],
+                                                          title=f"training {unit}, step {step}, EMA weights")}
         test = self._preview_test_samples()
         if test is not None:
             scored = scorer.score_images(test["image"], self.spec.image_size, lambdas=(),
                                          keep_reconstructions=True)
             inputs = to_model_range_numpy(test["image_uint8"])
             pictures["test"] = previews.reconstruction_grid(inputs, scored["reconstruction"],
-                                                            scored["anomaly_map"])
+                                                            scored["anomaly_map"],
+                                                            title=f"test images, step {step}, EMA weights",
+                                                            column_titles=list(test["defect_type"]))
         z = np.random.default_rng(self.config.seed).standard_normal((PREVIEW_SAMPLES, self.config.latent_size))
         samples = scorer.generator(tf.constant(z, tf.float32), training=False).numpy()
-        pictures["samples"] = previews.grid([list(from_model_range_numpy(samples))])
+        pictures["samples"] = previews.samples_grid(samples, title=f"samples G(z), step {step}, EMA generator")
         for name, picture in pictures.items():
             previews.save_png(picture, os.path.join(folder, f"{name}_{step:07d}.png"))
         if writer is not None:

@@ -31,7 +31,6 @@ from typing import List, Tuple
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
 from data.files import IMAGE_EXTENSIONS, display_path
 from data.images import prepare_image, read_image, to_model_range_numpy
@@ -41,6 +40,7 @@ from errors import ConfigError, DatasetError
 from evaluation import image_scores as IS
 from evaluation.scoring import Scorer
 from inference import threshold as thresholds
+from inference.heatmap_figure import overlay_heatmap, save_heatmap  # noqa: F401 (overlay_heatmap: public)
 from training import run_folder
 from training.restore import restore_run
 
@@ -130,23 +130,6 @@ def heatmap_names(paths, folder):
     absolute = [os.path.abspath(p) for p in paths]
     base = os.path.commonpath([os.path.dirname(p) for p in absolute])
     return {p: os.path.join(folder, os.path.relpath(a, base) + HEATMAP_SUFFIX) for p, a in zip(paths, absolute)}
-
-
-def overlay_heatmap(image_uint8, anomaly_map, vmax=None):
-    """The anomaly map (S x S, per-pixel L1 error) resized to the image's H x W (bilinear, antialiased),
-    scaled by vmax (default: its own maximum), coloured with inferno and blended over the image with an
-    opacity growing with the error (0.2 at zero error to 0.7 at vmax): uint8 H x W x 3."""
-    from matplotlib import colormaps
-
-    h, w = image_uint8.shape[:2]
-    resized = tf.image.resize(np.asarray(anomaly_map, np.float32)[:, :, None], (h, w), method="bilinear",
-                              antialias=True).numpy()[:, :, 0]
-    scale = float(vmax) if vmax else float(max(resized.max(), 1e-12))
-    level = np.clip(resized / scale, 0.0, 1.0)
-    colour = colormaps["inferno"](level)[..., :3] * 255.0
-    alpha = (0.2 + 0.5 * level)[..., None]
-    blended = (1.0 - alpha) * image_uint8.astype(np.float32) + alpha * colour
-    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 
 @dataclasses.dataclass
@@ -321,7 +304,8 @@ def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, t
                 if heatmaps:
                     target = names[path]
                     os.makedirs(os.path.dirname(target), exist_ok=True)
-                    Image.fromarray(overlay_heatmap(originals[i], out["anomaly_map"][i], heatmap_vmax)).save(target)
+                    save_heatmap(target, originals[i], out["anomaly_map"][i], float(out["score"][i]), chosen.value,
+                                 verdicts[i], heatmap_vmax, name=display_path(path), score_text=score_text)
                     written.append(target)
             handle.flush()
             n_scored += len(chunk)

@@ -119,13 +119,23 @@ def test_heatmap_names_do_not_collide(tmp_path):
     assert names["/d/a/000.png"] == os.path.join(str(tmp_path), "a", "000.png.heatmap.png")
 
 
-def test_predict_folder_glob_corrupt_and_16bit(object_run, inputs_tree, tmp_path):
+def test_predict_folder_glob_corrupt_and_16bit(object_run, inputs_tree, tmp_path, monkeypatch):
     from data.images import read_image
+    from inference import predict_images
     from inference.predict_images import predict
 
     run_dir, _ = object_run
     root = inputs_tree
     err = io.StringIO()
+    drawn = []  # what each heatmap figure was drawn from (the real save_heatmap still writes it)
+
+    def recording_save_heatmap(target, image, anomaly_map, score, threshold, verdict, *args, **kwargs):
+        drawn.append(dict(image_shape=image.shape, score=score, threshold=threshold, verdict=verdict,
+                          name=kwargs.get("name"), score_text=kwargs.get("score_text")))
+        return real_save_heatmap(target, image, anomaly_map, score, threshold, verdict, *args, **kwargs)
+
+    real_save_heatmap = predict_images.save_heatmap
+    monkeypatch.setattr(predict_images, "save_heatmap", recording_save_heatmap)
     summary = predict(run_dir, [root / "a", str(root / "b" / "*.png"), str(root / "c" / "gray16.png")],
                       output_dir=str(tmp_path / "out"), heatmaps=True, stderr=err, log=lambda *a: None)
     rows = read_csv(tmp_path / "out" / "predictions.csv")
@@ -156,15 +166,21 @@ def test_predict_folder_glob_corrupt_and_16bit(object_run, inputs_tree, tmp_path
         assert row["verdict"] == ("anomalous" if float(row["score"]) > float(row["threshold"]) else "good")
     assert summary.n_anomalous == sum(r["verdict"] == "anomalous" for r in rows)
 
-    # heatmaps: one PNG per scored image, at the input's size, distinct for the two 000.png
-    assert len(set(summary.heatmaps)) == 4
-    for path, heatmap in zip(expected, summary.heatmaps):
+    # heatmaps: one PNG per scored image, distinct for the two 000.png, each a figure of the input at its own
+    # size titled with that image's row of predictions.csv (tests/test_figures.py checks the figure's labels)
+    assert len(set(summary.heatmaps)) == 4 and len(drawn) == 4
+    for path, heatmap, row, figure in zip(expected, summary.heatmaps, rows, drawn):
         assert heatmap.startswith(str(tmp_path / "out" / "heatmaps"))
         assert os.path.basename(heatmap) == os.path.basename(path) + ".heatmap.png"
         with Image.open(heatmap) as img:
             img.load()
             assert img.mode == "RGB"
-            assert img.size[::-1] == read_image(path).shape[:2]
+            assert img.size[0] > 2 * 256  # input and overlay side by side, each at least 256 px wide
+        assert figure["image_shape"][:2] == read_image(path).shape[:2]
+        assert figure["score"] == pytest.approx(float(row["score"]), rel=1e-7)
+        assert figure["threshold"] == pytest.approx(float(row["threshold"]), rel=1e-7)
+        assert figure["verdict"] == row["verdict"] and figure["name"] == row["path"]
+        assert figure["score_text"] == "lambda 0.1"
 
 
 def test_overlay_heatmap_shows_the_map():

@@ -91,12 +91,14 @@ def graph_op_types(export_dir):
     return types
 
 
-def check_export_matches_predict(run_dir, tmp_path, sizes):
+def check_export_matches_predict(run_dir, tmp_path, sizes, formats=("saved_model",)):
+    """The SavedModel in a fresh process against predict.py and the Scorer; each other format in formats, in a
+    fresh process (onnxruntime / LiteRT), against the SavedModel's outputs on the same batches."""
     from inference.export_model import export_run
     from inference.predict_images import predict
 
     export_dir = tmp_path / "export"
-    info = export_run(run_dir, str(export_dir), log=lambda *a: None)
+    info = export_run(run_dir, str(export_dir), log=lambda *a: None, formats=formats)
     assert os.path.isfile(export_dir / "saved_model.pb")
     readme = (export_dir / "README.txt").read_text()
     assert "serve(images)" in readme and "uint8" in readme and "anomaly_map" in readme
@@ -107,6 +109,8 @@ def check_export_matches_predict(run_dir, tmp_path, sizes):
 
     groups, paths = make_inputs(str(tmp_path / "inputs"), sizes)
     outputs = run_loader(export_dir, groups, tmp_path)
+    for fmt in formats[1:]:
+        check_same_outputs(fmt, run_runtime(fmt, export_dir / info["files"][fmt], groups, tmp_path), outputs)
     summary = predict(run_dir, [str(tmp_path / "inputs")], output_dir=str(tmp_path / "pred"),
                       log=lambda *a: None, stderr=io.StringIO())
     rows = {r["path"]: r for r in read_csv(summary.predictions_csv)}
@@ -134,7 +138,8 @@ def test_export_object_run_in_fresh_process(tmp_path_factory, tmp_path):
 @pytest.mark.slow  # trains a second tiny run (texture 64/32): about a minute on 2 busy cores
 def test_export_texture_run_in_fresh_process(tmp_path_factory, tmp_path):
     run_dir, _ = trained_run(tmp_path_factory, "texture")
-    info = check_export_matches_predict(run_dir, tmp_path, sizes=((64, 64), (70, 90)))
+    # the patch grid (reshapes, transposes) through both converters too
+    info = check_export_matches_predict(run_dir, tmp_path, sizes=((64, 64), (70, 90)), formats=formats_to_test())
     assert info["type"] == "texture" and info["patches_per_image"] == 4
 
 
@@ -186,7 +191,10 @@ def test_export_map_image_score_matches_evaluate(tmp_path_factory, tmp_path, ima
 
     run_dir, data_dir = trained_run(tmp_path_factory, "object")
     export_dir = tmp_path / "export"
-    info = export_run(run_dir, str(export_dir), image_score=image_score, topk_percent=topk, log=lambda *a: None)
+    # map_topk: the smoothing product and top_k through both converters too
+    formats = formats_to_test() if image_score == "map_topk" else ("saved_model",)
+    info = export_run(run_dir, str(export_dir), image_score=image_score, topk_percent=topk, log=lambda *a: None,
+                      formats=formats)
     name = "map_max" if image_score == "map_max" else "map_topk5"
     assert (info["image_score"], info["image_score_name"]) == (image_score, name)
     assert info["smoothing_sigma_px"] == 4.0 * 32 / 256
@@ -202,6 +210,8 @@ def test_export_map_image_score_matches_evaluate(tmp_path_factory, tmp_path, ima
         by_size.setdefault(read_image(path).shape, []).append(path)
     groups = {f"s{i}": np.stack([read_image(p) for p in paths]) for i, paths in enumerate(by_size.values())}
     outputs = run_loader(export_dir, groups, tmp_path)
+    for fmt in formats[1:]:
+        check_same_outputs(fmt, run_runtime(fmt, export_dir / info["files"][fmt], groups, tmp_path), outputs)
     for i, paths in enumerate(by_size.values()):
         np.testing.assert_allclose(outputs[f"s{i}/score"], [expected[p] for p in paths], rtol=1e-4)
     threshold = Predictor(run_dir, image_score=image_score, topk_percent=topk).threshold()
@@ -260,6 +270,18 @@ def need_export_packages(fmt):
         pytest.skip(message)
 
 
+def formats_to_test():
+    """saved_model, plus onnx and tflite where their packages are installed (always on CI, see
+    need_export_packages)."""
+    from inference.export_model import FORMAT_MODULES, _importable
+
+    for fmt in ("onnx", "tflite"):
+        if os.environ.get("CI"):
+            need_export_packages(fmt)
+    return ("saved_model",) + tuple(fmt for fmt in ("onnx", "tflite")
+                                    if all(_importable(module) for module in FORMAT_MODULES[fmt]))
+
+
 def run_runtime(fmt, model_path, groups, tmp_path):
     """Feed uint8 batches {key: [N, H, W, 3]} to an ONNX / TFLite file in a fresh process; {key/output: array}."""
     work = tmp_path / f"fresh_{fmt}"
@@ -273,6 +295,15 @@ def run_runtime(fmt, model_path, groups, tmp_path):
     assert f"ran-ok {fmt}" in proc.stdout
     with np.load(inputs.replace(".npz", "_out.npz")) as data:
         return {k: data[k] for k in data.files}
+
+
+def check_same_outputs(fmt, got, saved):
+    """{key/output: array} of an ONNX / TFLite run equal to the SavedModel's (same keys) to 1e-4 relative."""
+    assert sorted(got) == sorted(k for k in saved if not k.startswith("meta/")), fmt
+    for name, value in got.items():
+        want = saved[name]
+        np.testing.assert_allclose(value.reshape(want.shape), want, rtol=1e-4,
+                                   atol=1e-4 * float(np.abs(want).max()), err_msg=f"{fmt} {name}")
 
 
 @pytest.fixture(scope="module")

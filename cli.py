@@ -11,10 +11,12 @@ def define_scoring_flags():
     score (evaluation/image_scores.py). Defined once so that their names, defaults and help agree; listed by the
     calling script's --help (absl's module_name of the main script is sys.argv[0])."""
     from absl import flags
+
+    from config import CHECKPOINTS, WEIGHTS
     here = dict(module_name=sys.argv[0])
-    flags.DEFINE_enum("weights", None, ["ema", "last"], "E and G weights: the EMA copies or the last trained ones "
+    flags.DEFINE_enum("weights", None, list(WEIGHTS), "E and G weights: the EMA copies or the last trained ones "
                       "(default: the run's protocol: ema for fair, last for authors).", **here)
-    flags.DEFINE_enum("checkpoint", None, ["latest", "best_on_test"], "Checkpoint: the latest, or the one kept by "
+    flags.DEFINE_enum("checkpoint", None, list(CHECKPOINTS), "Checkpoint: the latest, or the one kept by "
                       "--keep_best_on_test / --protocol=authors, selected on the test set (default: the run's "
                       "protocol: latest for fair, best_on_test for authors).", **here)
     flags.DEFINE_string("image_score", "paper", "Image score: paper (eq. 7, the L1 sums at the run's lambda; "
@@ -60,11 +62,13 @@ def quiet_tensorflow_at_exit():
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-def run_main(main_fn, load_tensorflow=True):
+def run_main(main_fn, load_tensorflow=True, short_help=None):
     """Run main_fn(argv) under absl; a UserError prints one line and exits 2; an Interrupted training exits
     130 / 143.
 
-    load_tensorflow=False leaves the import to main_fn (train.py checks its flags before paying for it)."""
+    load_tensorflow=False leaves the import to main_fn (train.py checks its flags before paying for it).
+    short_help: a function returning the text that --help, -h, -? and --helpshort print (exit 0) instead of
+    absl's alphabetical list (--helpfull stays absl's)."""
     from absl import app
     from absl import logging
 
@@ -94,16 +98,51 @@ def run_main(main_fn, load_tensorflow=True):
             print(f"error: training diverged: {err}", file=sys.stderr)
             sys.exit(1)
 
-    app.run(wrapped, flags_parser=_parse_flags)
+    app.run(wrapped, flags_parser=lambda argv: _parse_flags(argv, short_help))
 
 
-def _parse_flags(argv):
-    """absl's flag parsing, but a malformed or unknown flag is one line and exit code 2 like every other bad flag
-    (absl's own handler exits 1)."""
+_RENAMED = {}  # former flag name -> its new name (define_renamed_integer)
+
+
+def define_renamed_integer(old, new, **args):
+    """--old kept as the former name of the integer flag --new (defined before): its value goes to --new, with a
+    one-line warning naming --new; giving both is an error. args: e.g. lower_bound, as --new's."""
     from absl import flags
+    flags.DEFINE_integer(old, None, f"Deprecated: the former name of --{new}.", module_name=sys.argv[0], **args)
+    _RENAMED[old] = new
+
+
+def apply_renamed_flags(values, renamed=None):
+    """After parsing: each former flag name given (define_renamed_integer) sets its new flag, with a warning."""
+    from errors import ConfigError
+    for old, new in (_RENAMED if renamed is None else renamed).items():
+        if old in values and values[old].present:
+            if values[new].present:
+                raise ConfigError(f"--{old} is the former name of --{new}: give --{new} only")
+            print(f"warning: --{old} is deprecated in {os.path.basename(sys.argv[0])}: use --{new}, the same "
+                  "setting under its new name", file=sys.stderr)
+            values[new].value = values[old].value
+
+
+def _parse_flags(argv, short_help=None):
+    """absl's flag parsing, but a malformed or unknown flag is one line and exit code 2 like every other bad flag
+    (absl's own handler exits 1); with short_help, a help request prints short_help() and exits 0."""
+    from absl import flags
+
+    from errors import ConfigError
+    if short_help is not None:
+        from config_flags import is_help_request
+        if is_help_request(argv):
+            sys.stdout.write(short_help())
+            sys.exit(0)
     try:
-        return flags.FLAGS(argv)
+        parsed = flags.FLAGS(argv)
+        apply_renamed_flags(flags.FLAGS)
+        return parsed
     except flags.Error as err:
         print(f"error: {err} (see --helpshort)", file=sys.stderr)
+        sys.exit(2)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
 

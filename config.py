@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from data.categories import CATEGORY_TYPES
+from data.images import INTENSITY_MODES
 from errors import ConfigError
 from models.distributed import PRECISIONS, STRATEGIES
 from models.options import ACTIVATIONS, FEATURE_LAYERS, NORMALIZATIONS, UPSAMPLINGS
@@ -39,7 +41,10 @@ RECIPE_SETTINGS = {
              "alpha_start": 1.0, "alpha_warmup_steps": 1000, "alpha": 0.1, "ema_decay": 0.99},
 }
 RECIPES = tuple(RECIPE_SETTINGS)
-# What evaluate.py, predict.py and export.py score by default for a run of each protocol: (checkpoint, weights).
+# What evaluate.py, predict.py and export.py score (--weights, --checkpoint), and by default for a run of each
+# protocol: (checkpoint, weights).
+WEIGHTS = ("ema", "last")                   # the EMA copies of E and G, or the last trained ones
+CHECKPOINTS = ("latest", "best_on_test")    # best_on_test: kept by --keep_best_on_test (test-set selection)
 PROTOCOL_SCORING = {"fair": ("latest", "ema"), "authors": ("best_on_test", "last")}
 
 
@@ -54,64 +59,116 @@ def evaluation_protocol(checkpoint):
     return "authors" if checkpoint == "best_on_test" else "fair"
 
 
+# train.py's flags are generated from the fields below (config_flags.py): each field's metadata holds the flag's
+# help text, its topic in `train.py --help` (FLAG_GROUPS, in the order shown) and, for a choice, the allowed values.
+FLAG_GROUPS = {"data": "Data", "model": "Model", "training": "Training", "scoring": "Scoring and test-set monitoring",
+               "run": "Run folder and bookkeeping", "scale_out": "Scale-out (docs/SCALING.md)"}
+ROTATION_INTERPOLATIONS = ("NEAREST", "BILINEAR")             # data/augment.py (ImageProjectiveTransformV3)
+ROTATION_FILLS = ("NEAREST", "REFLECT", "WRAP", "CONSTANT")   # data/augment.py (ImageProjectiveTransformV3)
+
+
+def setting(default, group, help, choices=None):
+    """A TrainConfig field and its train.py flag: help text, FLAG_GROUPS topic and (a choice) the allowed values.
+    A None default means "from the category, the recipe or another flag", as the help says."""
+    if group not in FLAG_GROUPS:
+        raise ValueError(f"group {group!r} is not one of {tuple(FLAG_GROUPS)}")
+    return dataclasses.field(default=default, metadata={"help": help, "group": group, "choices": choices})
+
+
 @dataclasses.dataclass
 class TrainConfig:
-    category: str = ""
-    data_dir: str = "data/mvtec-ad"
-    run_dir: str = ""
+    category: str = setting("", "data", "Category folder name under --data_dir (e.g. bottle, carpet, or your own).")
+    data_dir: str = setting("data/mvtec-ad", "data", "Dataset root in MVTec AD layout.")
+    run_dir: str = setting("", "run", "Run folder; default runs/<category>-alpha<alpha>-<timestamp>. An existing run "
+                           "folder is resumed.")
     # data geometry (None: from the category: objects 128, textures 512 cut into 64x64 patches)
-    type: Optional[str] = None
-    image_size: Optional[int] = None
-    patch_size: Optional[int] = None
-    rotate: Optional[bool] = None
-    rotation_interpolation: str = "BILINEAR"  # of the training rotation; BILINEAR avoids jagged edges
-    rotation_fill: str = "NEAREST"            # NEAREST repeats the border (background), REFLECT mirrors it
-    intensity: str = "none"      # "per_image": standardize each image's brightness/contrast (not in the paper)
+    type: Optional[str] = setting(None, "data", "Category type for custom categories (default object).",
+                                  CATEGORY_TYPES)
+    image_size: Optional[int] = setting(None, "data", "Side images are resized to (default 128 objects, 512 "
+                                        "textures).")
+    patch_size: Optional[int] = setting(None, "data", "Model input side for textures (default 64).")
+    rotate: Optional[bool] = setting(None, "data", "Random rotation augmentation (default: from the category).")
+    rotation_interpolation: str = setting("BILINEAR", "data", "Interpolation of the training rotation.",
+                                          ROTATION_INTERPOLATIONS)  # BILINEAR avoids jagged edges
+    rotation_fill: str = setting("NEAREST", "data", "How the corners uncovered by the training rotation are filled "
+                                 "(objects).", ROTATION_FILLS)  # NEAREST repeats the border, REFLECT mirrors it
+    intensity: str = setting("none", "data", "per_image: standardize each resized image to one mean and standard "
+                             "deviation before augmentation, in training, evaluation and prediction alike; for "
+                             "images under uneven lighting (not in the paper; see docs/REPRODUCTION.md).",
+                             INTENSITY_MODES)
     # optimisation; steps count batches consumed by critic and G/E updates alike (the authors' n_batches)
-    steps: int = 20000
-    batch_size: int = 32
-    alpha: float = 1e-4          # eq. 13; 0 gives EGBAD
-    alpha_start: Optional[float] = None  # if set: alpha for the first alpha_warmup_steps batches (e.g. 1: an
-    alpha_warmup_steps: int = 0          # autoencoder warm start), then `alpha`
-    gp_weight: float = 10.0
-    gp_pairing: str = "paper"    # interpolate (x, E(x)) with (G(z), z); "authors": (x, z) with (G(z), E(x))
-    d_iter: int = 5              # critic updates per G/E update; 0: both updated on every batch (the authors' 0)
-    skip_critic: bool = False    # train G/E only (with alpha 1: a plain autoencoder of the same networks)
-    lr: float = 1e-4
-    critic_lr: Optional[float] = None  # None: lr
-    ge_beta1: float = 0.0
-    ge_beta2: float = 0.1
-    d_beta1: float = 0.0
-    d_beta2: float = 0.9
-    ema_decay: float = 0.999
-    ema_warmup: bool = True      # decay min(ema_decay, (1+n)/(10+n)) as tf.train.ExponentialMovingAverage
-    ema_every: int = 0           # 0: EMA after each G/E update; N: every N batches, first a copy (the authors': 10)
+    steps: int = setting(20000, "training", "Batches to consume in total (critic and G/E updates alike; the authors "
+                         "used 1,200,000).")
+    batch_size: int = setting(32, "training", "Batch size.")
+    alpha: float = setting(1e-4, "training", "Consistency weight of eq. 13; 0 trains the EGBAD baseline.")
+    alpha_start: Optional[float] = setting(None, "training", "Consistency weight for the first --alpha_warmup_steps "
+                                           "batches, then --alpha (e.g. 1: start as an autoencoder). Default: "
+                                           "--alpha throughout, as the paper.")
+    alpha_warmup_steps: int = setting(0, "training", "Batches trained with --alpha_start.")
+    gp_weight: float = setting(10.0, "training", "Gradient-penalty weight.")
+    gp_pairing: str = setting("paper", "training", "Gradient-penalty interpolation: paper = (x, E(x)) vs (G(z), z); "
+                              "authors = (x, z) vs (G(z), E(x)).", GP_PAIRINGS)
+    d_iter: int = setting(5, "training", "Critic updates per generator/encoder update; 0: critic and "
+                          "generator/encoder updated together on every batch (as the authors' --d-iter 0).")
+    skip_critic: bool = setting(False, "training", "Train the generator/encoder only (no critic update); with "
+                                "--alpha=1 a plain autoencoder of the same networks (a diagnostic, not CBiGAN).")
+    lr: float = setting(1e-4, "training", "Adam learning rate (of every network unless --critic_lr is given).")
+    critic_lr: Optional[float] = setting(None, "training", "Adam learning rate of the critic (default: --lr).")
+    ge_beta1: float = setting(0.0, "training", "Adam beta1 of the generator/encoder (the authors': 0).")
+    ge_beta2: float = setting(0.1, "training", "Adam beta2 of the generator/encoder (the authors': 0.1).")
+    d_beta1: float = setting(0.0, "training", "Adam beta1 of the critic (the authors': 0).")
+    d_beta2: float = setting(0.9, "training", "Adam beta2 of the critic (the authors': 0.9).")
+    ema_decay: float = setting(0.999, "training", "Decay of the EMA copies of E and G used for evaluation.")
+    ema_warmup: bool = setting(True, "training", "EMA decay min(decay, (1+n)/(10+n)) so early averages do not carry "
+                               "the random initialisation.")  # as tf.train.ExponentialMovingAverage
+    ema_every: int = setting(0, "training", "0: update the EMA after each generator/encoder update; N: after every "
+                             "N-th batch, the first time a copy (the authors' schedule: 10, no warm-up).")
     # architecture
-    channels: int = 3
-    latent_size: int = 64
-    normalization: str = "none"
-    encoder_normalization: Optional[str] = None  # None: `normalization`; else E's own (keeps E(x) spread)
-    activation: str = "lrelu"
-    upsampling: str = "bilinear"
-    use_bias: bool = False
+    channels: int = setting(3, "model", "Channel multiplier c of the networks.")
+    latent_size: int = setting(64, "model", "Latent size.")
+    normalization: str = setting("none", "model", "Normalization.", NORMALIZATIONS)
+    encoder_normalization: Optional[str] = setting(None, "model", "Normalization of the encoder only (default: "
+                                                   "--normalization); e.g. instance keeps the between-image spread "
+                                                   "of E(x) that the un-normalised encoder loses at initialisation "
+                                                   "(docs/RESULTS.md).", NORMALIZATIONS)
+    activation: str = setting("lrelu", "model", "Activation.", ACTIVATIONS)
+    upsampling: str = setting("bilinear", "model", "Generator upsampling.", UPSAMPLINGS)
+    use_bias: bool = setting(False, "model", "Bias in the layers the authors' code left without.")
     # scoring (eq. 7, 9)
-    score_lambda: float = 0.1
-    feature_layer: str = "first_conv"
+    score_lambda: float = setting(0.1, "scoring", "lambda of the anomaly score (eq. 7).")
+    feature_layer: str = setting("first_conv", "scoring", "Critic features for eq. 9.", FEATURE_LAYERS)
     # how the model is trained (RECIPE_SETTINGS) and how results are measured (PROTOCOL_SETTINGS)
-    recipe: str = "paper"
-    protocol: str = "fair"
+    recipe: str = setting("paper", "training", "Training recipe. paper: the paper's settings. fast: a CPU-budget "
+                          "recipe (same networks, losses and score): d_iter 1, batch 16, G/E Adam lr 1e-3 betas "
+                          "(0.5, 0.999), critic lr 1e-4, alpha 1 for the first 1,000 batches then 0.1, EMA decay 0.99 "
+                          "(docs/RESULTS.md). Flags given explicitly override the recipe's values; config.json "
+                          "records what it set.", RECIPES)
+    protocol: str = setting("fair", "scoring", "How results are measured. fair: final checkpoint, EMA weights, no "
+                            "test-set selection. authors: as the authors' code produced the paper's tables: EMA every "
+                            "10 batches without warm-up, test AUROC of the EMA weights every 1,000 batches "
+                            "(--monitor_every), the best-on-test checkpoint kept and its last-trained weights scored "
+                            "by evaluate.py/predict.py (test-set selection: optimistic). Flags given explicitly "
+                            "override the protocol's values.", PROTOCOLS)
     # bookkeeping
-    seed: int = 42
-    checkpoint_every: int = 1000
-    log_every: int = 100
-    preview_every: int = 2000
-    keep_checkpoints: int = 3
-    monitor_every: int = 0       # >0: score the test set every N steps into metrics.csv (monitoring only)
-    keep_best_on_test: bool = False  # the authors' oracle protocol: keep the checkpoint with best test AUROC
-    threshold_holdout: float = 0.1   # fraction of train/good held out to pick the decision threshold
+    seed: int = setting(42, "training", "Random seed.")
+    checkpoint_every: int = setting(1000, "run", "Steps between checkpoints.")
+    log_every: int = setting(100, "run", "Steps between train_log.csv rows.")
+    preview_every: int = setting(2000, "run", "Steps between preview images (0: only at the end).")
+    keep_checkpoints: int = setting(3, "run", "Checkpoints kept.")
+    monitor_every: int = setting(0, "scoring", "Steps between test-set monitoring rows in metrics.csv (0: off). "
+                                 "Monitoring only, never used to pick a model unless --keep_best_on_test.")
+    keep_best_on_test: bool = setting(False, "scoring", "The authors' oracle protocol: also keep the checkpoint "
+                                      "with the best monitored test AUROC (needs --monitor_every). Not a fair "
+                                      "protocol: it selects on the test set.")
+    threshold_holdout: float = setting(0.1, "scoring", "Fraction of train/good held out of training to choose "
+                                       "predict.py's decision threshold (0: none).")
     # scale-out (docs/SCALING.md)
-    strategy: str = "default"    # default (one device) | mirrored (GPUs of one host) | multiworker (TF_CONFIG)
-    precision: str = "float32"   # float32 | mixed_float16 (loss scaling) | mixed_bfloat16; weights stay float32
+    strategy: str = setting("default", "scale_out", "tf.distribute strategy: default = one device; mirrored = every "
+                            "GPU of this host (data parallel, --batch_size is the global batch); multiworker = "
+                            "several hosts described by TF_CONFIG (docs/SCALING.md).", STRATEGIES)
+    precision: str = setting("float32", "scale_out", "Compute precision: mixed_float16 (NVIDIA GPUs, with loss "
+                             "scaling) or mixed_bfloat16 (TPUs, Ampere+ GPUs, CPUs with AVX512-BF16/AMX); weights, "
+                             "losses and the gradient penalty stay float32.", PRECISIONS)
 
     def validate(self):
         def need(cond, flag, msg):
@@ -156,11 +213,10 @@ class TrainConfig:
              f"{self.keep_checkpoints}")
         need(self.preview_every >= 0, "preview_every", f"must be >= 0 (0: only at the end), got {self.preview_every}")
         need(self.monitor_every >= 0, "monitor_every", f"must be >= 0 (0: off), got {self.monitor_every}")
-        need(self.type in (None, "object", "texture"), "type", "must be object or texture")
-        need(self.rotation_interpolation in ("NEAREST", "BILINEAR"), "rotation_interpolation",
-             "must be NEAREST or BILINEAR")
-        need(self.rotation_fill in ("NEAREST", "REFLECT", "WRAP", "CONSTANT"), "rotation_fill",
-             "must be NEAREST, REFLECT, WRAP or CONSTANT")
+        need(self.type in (None,) + CATEGORY_TYPES, "type", f"must be one of {CATEGORY_TYPES}")
+        need(self.rotation_interpolation in ROTATION_INTERPOLATIONS, "rotation_interpolation",
+             f"must be one of {ROTATION_INTERPOLATIONS}")
+        need(self.rotation_fill in ROTATION_FILLS, "rotation_fill", f"must be one of {ROTATION_FILLS}")
         need(0.0 <= self.threshold_holdout < 0.5, "threshold_holdout", "must be in [0, 0.5)")
         need(self.strategy in STRATEGIES, "strategy", f"must be one of {STRATEGIES}, got {self.strategy!r}")
         need(self.precision in PRECISIONS, "precision", f"must be one of {PRECISIONS}, got {self.precision!r}")

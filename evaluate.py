@@ -8,6 +8,8 @@ See docs/EVALUATION.md.
 import cli  # sets TF log level before TensorFlow loads; shared flags
 from absl import flags
 
+from models.options import FEATURE_LAYERS
+
 FLAGS = flags.FLAGS
 cli.define_scoring_flags()
 flags.DEFINE_string("run", None, "A run folder (holds config.json) or a folder of run folders.")
@@ -15,9 +17,11 @@ flags.DEFINE_string("data_dir", None, "Dataset root holding the category folder 
                     "config.json; needed when the dataset moved since training).")
 flags.DEFINE_string("lambdas", "", "Comma-separated lambdas of eq. 7 (default 0.1 plus 0.0, 0.1, ..., 1.0); the "
                     "run's score_lambda is always included.")
-flags.DEFINE_enum("feature_layer", None, ["first_conv", "joint"], "Critic features for eq. 9 (default: the "
+flags.DEFINE_enum("feature_layer", None, list(FEATURE_LAYERS), "Critic features for eq. 9 (default: the "
                   "run's config, first_conv unless trained otherwise).")
-flags.DEFINE_integer("batch_size", 64, "Model inputs (objects or texture patches) per forward pass.")
+flags.DEFINE_integer("score_batch_size", 64, "Model inputs (objects or texture patches) per forward pass of the "
+                     "scoring (does not change results).", lower_bound=1)
+cli.define_renamed_integer("batch_size", "score_batch_size", lower_bound=1)
 flags.DEFINE_string("output", None, "One run: its eval folder (default <run>/eval, <run>/eval_last for "
                     "--weights=last, ...). A folder of runs: where results.csv / results.md go (default the "
                     "folder itself).")
@@ -45,7 +49,7 @@ def main(argv):
     from evaluation.image_scores import parse_topk_percent
     settings = EvalSettings(weights=FLAGS.weights, checkpoint=FLAGS.checkpoint, data_dir=FLAGS.data_dir,
                             lambdas=parse_lambdas(FLAGS.lambdas), feature_layer=FLAGS.feature_layer,
-                            batch_size=FLAGS.batch_size, smoothing_sigma=FLAGS.smoothing_sigma,
+                            batch_size=FLAGS.score_batch_size, smoothing_sigma=FLAGS.smoothing_sigma,
                             pixel_size=FLAGS.pixel_size, image_score=FLAGS.image_score,
                             topk_percent=parse_topk_percent(FLAGS.topk_percent)).validate()
     from training.run_folder import check_folder, is_run_folder

@@ -23,7 +23,8 @@ flags.DEFINE_float("threshold_quantile", DEFAULT_QUANTILE, "Quantile of the held
 flags.DEFINE_boolean("heatmaps", False, "Also write a PNG per image with the anomaly map over the input.")
 flags.DEFINE_float("heatmap_vmax", 0.0, "Per-pixel error shown at full colour in heatmaps (0: each image's own "
                    "maximum; set a value to compare heatmaps across images).")
-flags.DEFINE_integer("batch_size", 32, "Images read and scored at a time.")
+flags.DEFINE_integer("image_batch_size", 32, "Images read and scored at a time.", lower_bound=1)
+cli.define_renamed_integer("batch_size", "image_batch_size", lower_bound=1)
 
 
 def main(argv):
@@ -41,7 +42,7 @@ def main(argv):
     print_devices()
     predict(FLAGS.run, argv[1:], output_dir=FLAGS.output, weights=FLAGS.weights, score_lambda=FLAGS.score_lambda,
             threshold=FLAGS.threshold, threshold_quantile=FLAGS.threshold_quantile, heatmaps=FLAGS.heatmaps,
-            heatmap_vmax=FLAGS.heatmap_vmax or None, batch_size=FLAGS.batch_size, checkpoint=FLAGS.checkpoint,
+            heatmap_vmax=FLAGS.heatmap_vmax or None, batch_size=FLAGS.image_batch_size, checkpoint=FLAGS.checkpoint,
             image_score=FLAGS.image_score, topk_percent=parse_topk_percent(FLAGS.topk_percent),
             smoothing_sigma=FLAGS.smoothing_sigma)
 

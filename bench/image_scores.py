@@ -18,7 +18,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import add_repo_to_path  # noqa: E402
 
-WEIGHTS = ("ema", "last")
+add_repo_to_path()
+from config import WEIGHTS  # noqa: E402
 COLUMNS = ("run", "category", "step", "weights", "image_score", "image_auroc", "balanced_accuracy",
            "baseline_auroc")
 
@@ -71,7 +72,7 @@ def main(argv=None):
     parser.add_argument("--data_dir", default=None, help="dataset root, when it moved since training")
     parser.add_argument("--smoothing_sigma", type=float, default=4.0, help="as evaluate.py's (256 px scale)")
     parser.add_argument("--topk_percent", type=float, default=1.0, help="map_topk: percent of the map averaged")
-    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--score_batch_size", type=int, default=64, help="model inputs per forward pass (evaluate.py's)")
     parser.add_argument("--force", action="store_true", help="re-evaluate instead of reusing evaluations")
     parser.add_argument("--csv", default=None, help="also write the rows to this CSV file")
     args = parser.parse_args(argv)
@@ -82,7 +83,7 @@ def main(argv=None):
     configure_threads()  # as evaluate.py
     from errors import UserError
     try:
-        rows = compare(args.run, args.data_dir, args.smoothing_sigma, args.topk_percent, args.batch_size,
+        rows = compare(args.run, args.data_dir, args.smoothing_sigma, args.topk_percent, args.score_batch_size,
                        args.force, log=lambda message: print(message, file=sys.stderr))
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -25,7 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, add_repo_to_path, emit  # noqa: E402
 
-NORMALIZATIONS = ("none", "batch", "layer", "instance")
+add_repo_to_path()
+from models.options import NORMALIZATIONS  # noqa: E402
 
 
 def rms(a):

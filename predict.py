@@ -1,8 +1,8 @@
 """Score new images with a trained run: python predict.py --run runs/x PATH... [--heatmaps] [--output DIR]
 
 PATH: image files, folders (searched recursively for .png/.jpg/.jpeg/.bmp) or glob patterns (quote them).
-Writes <output>/predictions.csv (path, score, verdict, threshold, lambda, reconstruction_error, feature_error,
-image_score);
+Writes <output>/predictions.csv (path, score, normalized_score = score / threshold, verdict, threshold, lambda,
+reconstruction_error, feature_error, image_score);
 unreadable files are reported, skipped and listed in <output>/skipped.csv. The default threshold is a quantile
 of the run's held-out good training scores (holdout_scores.csv); see docs/PREDICT.md.
 """

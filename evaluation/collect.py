@@ -11,8 +11,10 @@ Other errors (e.g. a moved dataset) stop the job with their one-line message.
 Also training_curves.png (evaluation.curves): L_R, critic loss, gradient penalty and monitored AUROC of every run.
 
 Tables (evaluation.tables.write_results): metrics auroc and balanced_accuracy at each run's default lambda
-(config.score_lambda, 0.1 as in the paper), plus pixel_auroc and aupro for the runs that have them. Category
-types (texture/object) come from each run's config, so custom categories keep theirs.
+(config.score_lambda, 0.1 as in the paper), plus pixel_auroc and aupro for the runs that have them, the
+threshold-free f1_max and aupr, and the deployed operating point (false_alarm_rate, detection_rate, precision,
+f1 at the run's held-out threshold, predict.py's) for the runs that have held-out images. Category types
+(texture/object) come from each run's config, so custom categories keep theirs.
 
 Method labels (table rows): "CBiGAN alpha=<alpha>" for alpha > 0, "EGBAD (alpha=0)" for alpha 0. When two runs
 of the same category get the same label, each of them gets its run folder name appended in brackets,
@@ -35,7 +37,9 @@ from evaluation.evaluate_run import EvalSettings, NoCheckpoint, evaluate_run, fo
 from evaluation.metrics import MetricUndefined
 
 TABLE_METRICS = (("auroc", "image_auroc"), ("balanced_accuracy", "balanced_accuracy"),
-                 ("pixel_auroc", "pixel_auroc"), ("aupro", "aupro"))
+                 ("pixel_auroc", "pixel_auroc"), ("aupro", "aupro"), ("f1_max", "f1_max"), ("aupr", "aupr"),
+                 ("false_alarm_rate", "false_alarm_rate"), ("detection_rate", "detection_rate"),
+                 ("precision", "precision"), ("f1", "f1"))
 
 
 @dataclasses.dataclass

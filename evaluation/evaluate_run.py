@@ -31,7 +31,7 @@ from typing import Optional
 import numpy as np
 
 from config import TrainConfig, evaluation_protocol, scoring_defaults
-from data.files import find_category
+from data.files import display_path, find_category
 from data.streams import iter_test_chunks, load_train_images
 from errors import ConfigError, DatasetError
 from evaluation import diagnostics as D
@@ -39,6 +39,7 @@ from evaluation import image_scores as IS
 from evaluation import metrics as M
 from evaluation import plots, reports, tensorboard_log
 from evaluation.scoring import DEFAULT_LAMBDAS
+from inference import threshold as thresholds
 from training import run_folder
 
 SETTINGS_FILE = "eval_settings.json"
@@ -130,6 +131,7 @@ class EvalSummary:
     diagnostics: Optional[dict] = None  # diagnostics.json (evaluation/diagnostics.py)
     image_score: str = IS.DEFAULT_IMAGE_SCORE
     topk_percent: Optional[float] = None  # map_topk only
+    no_holdout_threshold: Optional[str] = None  # why the operating-point columns are empty (None: they are not)
 
     @property
     def protocol(self):
@@ -239,7 +241,8 @@ def settings_record(settings, config, checkpoint_path, lambdas):
             "smoothing_sigma": float(settings.smoothing_sigma), "pixel_size": int(settings.pixel_size),
             "data_dir_override": os.path.abspath(settings.data_dir) if settings.data_dir else None,
             "image_score": settings.image_score,
-            "topk_percent": IS.effective_topk(settings.image_score, settings.topk_percent)}
+            "topk_percent": IS.effective_topk(settings.image_score, settings.topk_percent),
+            "holdout_quantile": thresholds.DEFAULT_QUANTILE}  # the operating point (metrics.csv) is at it
 
 
 def pixel_metric_size(n_images, image_size, requested=0, budget=PIXEL_MEMORY_BUDGET):
@@ -275,6 +278,75 @@ def image_metrics(labels, defect_types, scores, lambdas):
             per_defect.append({"lambda": None if lam is None else float(lam), "defect_type": defect,
                                "n": counts[defect], "auroc": value})
     return by_lambda, per_defect
+
+
+def no_holdout_reason(run_dir, config, err):
+    """Why the run has no held-out threshold, in a few words (err: read_holdout's ConfigError)."""
+    if not config.threshold_holdout:
+        return "trained with --threshold_holdout=0"
+    if not os.path.isfile(thresholds.holdout_path(run_dir)):
+        return (f"no {run_folder.HOLDOUT_SCORES_FILE} (no training image was held out, or training has not "
+                "finished)")
+    return str(err)
+
+
+def deployed_thresholds(run_dir, config, checkpoint_path, weights, map_score, keys, rescore, log=print):
+    """({key: Threshold}, None): predict.py's default threshold for each metrics key (a lambda, or None for a map
+    image score): the DEFAULT_QUANTILE of the held-out good training images, from the stored scores when they
+    describe these settings (inference/threshold.stored_scores_fit), else rescored by rescore(paths) ->
+    {key: scores}. (None, why) when there is none (e.g. --threshold_holdout=0)."""
+    try:
+        table = thresholds.read_holdout(run_dir)
+    except ConfigError as err:
+        return None, no_holdout_reason(run_dir, config, err)
+    warnings = set()
+    fits = {key: thresholds.stored_scores_fit(table, run_dir, checkpoint_path, weights, map_score,
+                                              0.0 if key is None else key, warn=warnings.add) for key in keys}
+    for line in sorted(warnings):
+        log(line)
+    rescored = {}
+    if not all(fits.values()):
+        missing = [p for p in table["path"] if not os.path.isfile(p)]
+        if missing:
+            return None, (f"held-out image {display_path(missing[0])} is not found to score it with "
+                          "these settings")
+        try:
+            rescored = rescore(table["path"])
+        except DatasetError as err:
+            return None, f"a held-out image cannot be read ({err})"
+    chosen = {}
+    for key in keys:
+        scores = thresholds.lambda_column(table, key) if fits[key] else rescored[key]
+        chosen[key] = thresholds.Threshold(thresholds.quantile_threshold(scores), "holdout quantile",
+                                           thresholds.DEFAULT_QUANTILE, len(scores), rescored=not fits[key])
+    return chosen, None
+
+
+def _score_files(scorer, spec, paths, lambdas, image_score, topk, sigma, batch_size):
+    """{key: scores} of image files as predict.py scores them (its preprocessing, the same Scorer): per lambda,
+    or {None: the map image score}."""
+    from data.images import read_image
+    from inference.predict_images import preprocess
+    scores = {}
+    for start in range(0, len(paths), 32):
+        inputs = np.stack([preprocess(read_image(p), spec) for p in paths[start:start + 32]])
+        out = scorer.score_images(inputs, spec.image_size, lambdas=lambdas, batch_size=batch_size)
+        if IS.is_map_score(image_score):
+            scores.setdefault(None, []).append(IS.map_scores(out["anomaly_map"], image_score, topk, sigma))
+        else:
+            for lam in lambdas:
+                scores.setdefault(lam, []).append(out["scores"][lam])
+    return {key: np.concatenate(values).astype(np.float64) for key, values in scores.items()}
+
+
+def operating_metrics(labels, scores, threshold):
+    """The metrics.csv columns of the deployed operating point (threshold: a Threshold, or None: those columns
+    empty) and the threshold-free F1-max and AUPR."""
+    row = {"f1_max": M.f1_max(labels, scores)[0], "aupr": M.aupr(labels, scores)}
+    if threshold is not None:
+        row["holdout_threshold"] = threshold.value
+        row.update(M.operating_point(labels, scores, threshold.value))
+    return row
 
 
 def _example_indices(items):
@@ -421,11 +493,17 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
                 log(f"warning: pixel metrics skipped: {err}")
             del maps
 
+        deployed, no_holdout_threshold = deployed_thresholds(
+            run_dir, config, checkpoint_path, settings.weights, map_score, keys, log=log,
+            rescore=lambda paths: _score_files(scorer, spec, paths, lambdas, image_score, topk, sigma,
+                                               int(settings.batch_size)))
         rows = [{"lambda": None if lam is None else float(lam), "image_auroc": by_lambda[lam][0],
                  "balanced_accuracy": by_lambda[lam][1], "threshold": by_lambda[lam][2], "pixel_auroc": pixel_auroc,
                  "aupro": aupro, "weights": settings.weights, "checkpoint": settings.checkpoint, "step": step,
                  "protocol": evaluation_protocol(settings.checkpoint),
-                 "feature_layer": feature_layer, "image_score": image_score, "topk_percent": topk} for lam in keys]
+                 "feature_layer": feature_layer, "image_score": image_score, "topk_percent": topk,
+                 **operating_metrics(labels, chosen[lam], None if deployed is None else deployed[lam])}
+                for lam in keys]
         reports.write_metrics(os.path.join(eval_dir, METRICS_FILE), rows)
         diagnostics = {"template_auroc": (D.template_auroc(labels, np.concatenate(template_distances))
                                           if template is not None else None),
@@ -451,7 +529,8 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
                        "category": config.category, "category_type": spec.type, "alpha": config.alpha,
                        "default_lambda": default_lambda, "n_images": n_images, "n_anomalous": int(labels.sum()),
                        "has_masks": bool(files.has_masks),
-                       "smoothing_sigma_px": sigma, "pixel_metric_size": pixel_size if pixel else None})
+                       "smoothing_sigma_px": sigma, "pixel_metric_size": pixel_size if pixel else None,
+                       "no_holdout_threshold": no_holdout_threshold})
         with open(os.path.join(eval_dir, SETTINGS_FILE), "w") as handle:
             json.dump(record, handle, indent=2)
             handle.write("\n")
@@ -465,7 +544,7 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
                           checkpoint=settings.checkpoint, feature_layer=feature_layer, default_lambda=default_lambda,
                           metrics=reports.read_metrics(os.path.join(eval_dir, METRICS_FILE)), n_images=n_images,
                           n_anomalous=int(labels.sum()), has_masks=bool(files.has_masks), diagnostics=diagnostics,
-                          image_score=image_score, topk_percent=topk)
+                          image_score=image_score, topk_percent=topk, no_holdout_threshold=no_holdout_threshold)
     tensorboard_log.write_evaluation(summary)  # the headline metrics in the run's tensorboard/, at the step
     return summary
 
@@ -526,7 +605,8 @@ def load_evaluation(run_dir, settings=None):
                        metrics=reports.read_metrics(metrics_path), n_images=int(saved["n_images"]),
                        n_anomalous=int(saved["n_anomalous"]), has_masks=bool(saved["has_masks"]), reused=True,
                        diagnostics=_read_json(os.path.join(eval_dir, DIAGNOSTICS_FILE)),
-                       image_score=wanted["image_score"], topk_percent=wanted["topk_percent"])
+                       image_score=wanted["image_score"], topk_percent=wanted["topk_percent"],
+                       no_holdout_threshold=saved.get("no_holdout_threshold"))
 
 
 def _read_json(path):
@@ -568,10 +648,27 @@ def format_summary(summary):
     if not map_score and abs(best["lambda"] - summary.default_lambda) > 1e-12:
         lines.append(f"  (best lambda on the test set: {best['lambda']:g} with AUROC {_fmt(best['image_auroc'])}; "
                      "chosen on the test set, so for reference only)")
+    lines.extend(format_operating_point(row, summary.no_holdout_threshold))
     lines.extend(format_diagnostics(summary.diagnostics, row["image_auroc"], summary.image_score_text()))
     lines.append(f"  files: {summary.eval_dir}/ ({SCORES_FILE}, {METRICS_FILE}, {PER_DEFECT_FILE}, {ROC_FILE}, "
                  f"{HISTOGRAM_FILE}, {EXAMPLES_FILE}, {DIAGNOSTICS_FILE})")
     return "\n".join(lines)
+
+
+def format_operating_point(row, no_holdout_threshold=None):
+    """Lines on the deployed operating point (predict.py's threshold) and the threshold-free F1-max and AUPR."""
+    lines = []
+    if row.get("holdout_threshold") is not None:
+        lines.append(f"  at the run's threshold {row['holdout_threshold']:.6g} (what predict.py uses: quantile "
+                     f"{thresholds.DEFAULT_QUANTILE:g} of the held-out good training images): false alarms "
+                     f"{_fmt(row['false_alarm_rate'])} of good test images, detection {_fmt(row['detection_rate'])} "
+                     f"of anomalous ones, precision {_fmt(row['precision'])}, F1 {_fmt(row['f1'])}")
+    elif no_holdout_threshold:
+        lines.append(f"  no operating point at the run's threshold: {no_holdout_threshold}")
+    if row.get("f1_max") is not None:
+        lines.append(f"  threshold-free: F1-max {_fmt(row['f1_max'])} (at the test-optimal threshold), AUPR "
+                     f"{_fmt(row['aupr'])}")
+    return lines
 
 
 def format_diagnostics(diagnostics, auroc, image_score_text=None):

@@ -7,9 +7,16 @@ scores.csv      one row per test image, in the stable test order of data/files.p
                 over the patches of eq. 7 (so it is not eq. 7 of the two maxima). With a map image score
                 (evaluation/image_scores.py) a last column score_<image score> (e.g. score_map_max) holds it.
 metrics.csv     one row per lambda, ascending: lambda, image_auroc, balanced_accuracy, threshold, pixel_auroc,
-                aupro, weights, checkpoint, step, feature_layer, image_score (paper), topk_percent (empty),
-                protocol (fair: the latest checkpoint; authors: the best-on-test checkpoint, selected on the
-                test set, as the authors' code did: optimistic).
+                aupro, holdout_threshold, false_alarm_rate, detection_rate, precision, f1, f1_max, aupr, weights,
+                checkpoint, step, feature_layer, image_score (paper), topk_percent (empty), protocol (fair: the
+                latest checkpoint; authors: the best-on-test checkpoint, selected on the test set, as the
+                authors' code did: optimistic).
+                holdout_threshold is predict.py's default threshold (quantile 0.99 of the run's held-out good
+                training images, at this row's lambda / image score); false_alarm_rate (good test images
+                called anomalous), detection_rate (anomalous ones called anomalous), precision and f1 are at it
+                (score > threshold: anomalous); all five empty when the run has no held-out images
+                (--threshold_holdout=0). f1_max (best F1 over all thresholds, test-optimal) and aupr
+                (average precision) need no threshold.
                 Pixel metrics do not depend on lambda (the anomaly map is the per-pixel L1 error) and repeat on
                 every row; empty without masks. A map image score (map_max, map_topk with its topk_percent) does
                 not depend on lambda either: one row, lambda empty.
@@ -28,8 +35,11 @@ from data.files import display_path
 from training.run_folder import atomic_write
 
 SCORE_FIELDS = ("path", "defect_type", "label", "reconstruction_error", "feature_error")
-METRIC_FIELDS = ("lambda", "image_auroc", "balanced_accuracy", "threshold", "pixel_auroc", "aupro", "weights",
-                 "checkpoint", "step", "feature_layer", "image_score", "topk_percent", "protocol")
+OPERATING_POINT_FIELDS = ("holdout_threshold", "false_alarm_rate", "detection_rate", "precision", "f1")
+THRESHOLD_FREE_FIELDS = ("f1_max", "aupr")
+METRIC_FIELDS = ("lambda", "image_auroc", "balanced_accuracy", "threshold", "pixel_auroc", "aupro",
+                 *OPERATING_POINT_FIELDS, *THRESHOLD_FREE_FIELDS, "weights", "checkpoint", "step", "feature_layer",
+                 "image_score", "topk_percent", "protocol")
 PER_DEFECT_FIELDS = ("lambda", "defect_type", "n", "auroc")
 
 
@@ -107,7 +117,7 @@ def read_metrics(path):
         rows = list(csv.DictReader(handle))
     for row in rows:
         for name in ("lambda", "image_auroc", "balanced_accuracy", "threshold", "pixel_auroc", "aupro",
-                     "topk_percent"):
+                     *OPERATING_POINT_FIELDS, *THRESHOLD_FREE_FIELDS, "topk_percent"):
             row[name] = _float_or_none(row.get(name))
         row["image_score"] = row.get("image_score") or "paper"
         row["protocol"] = row.get("protocol") or ("authors" if row.get("checkpoint") == "best_on_test" else "fair")

@@ -71,6 +71,12 @@ METRIC_TITLES = {
     "auroc": "Image AUROC",
     "pixel_auroc": "Pixel AUROC",
     "aupro": "AUPRO (up to FPR 0.3)",
+    "f1_max": "F1-max (best F1 over thresholds, chosen on the test set)",
+    "aupr": "AUPR (average precision)",
+    "false_alarm_rate": "False-alarm rate on good test images at the run's threshold (predict.py's)",
+    "detection_rate": "Detection rate on anomalous test images at the run's threshold (predict.py's)",
+    "precision": "Precision at the run's threshold (predict.py's)",
+    "f1": "F1 at the run's threshold (predict.py's)",
 }
 GROUP_TYPES = ("texture", "object")
 

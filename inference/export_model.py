@@ -236,6 +236,7 @@ class AnomalyModel(tf.Module):
                                                self._sigma_px, s)
         if self._threshold is not None:
             out["threshold"] = tf.constant(self._threshold, tf.float32)
+            out["normalized_score"] = out["score"] / out["threshold"]  # above 1 = anomalous (predictions.csv)
         return out
 
 
@@ -300,6 +301,7 @@ Output dict of tensors:
   anomaly_map           float32 [N, {info['image_size']}, {info['image_size']}]  per-pixel L1 error |x - G(E(x))| summed over
                                      channels, on the resized image (patches stitched); resize it to H x W to overlay
   threshold             float32 []   decision threshold: anomalous when score > threshold
+  normalized_score      float32 [N]  score / threshold: above 1 = anomalous (with a threshold only)
 Threshold: {threshold}
 SavedModel variables: model.image_size, model.patch_size, model.score_lambda, model.image_score (and model.threshold when
 present).

@@ -15,8 +15,9 @@ Unreadable files (corrupt, truncated, unsupported, missing) are reported on stde
 rows of predictions.csv (every row there has numbers) but are listed with the reason in skipped.csv next to it.
 
 Outputs in the output folder (default <run>/predictions/):
-  predictions.csv  path, score, verdict (anomalous|good), threshold, lambda (empty for a map image score),
-                   reconstruction_error, feature_error, image_score (paper, map_max, map_topk, map_topk5, ...)
+  predictions.csv  path, score, normalized_score (score / threshold: above 1 = anomalous), verdict
+                   (anomalous|good), threshold, lambda (empty for a map image score), reconstruction_error,
+                   feature_error, image_score (paper, map_max, map_topk, map_topk5, ...)
   skipped.csv      path, reason (only when something was skipped)
   heatmaps/        with heatmaps: <relative path of the input>.heatmap.png, the relative path taken from the
                    deepest folder containing all inputs, so equal names in different folders do not collide
@@ -48,7 +49,8 @@ PREDICTIONS_FILE = "predictions.csv"
 SKIPPED_FILE = "skipped.csv"
 HEATMAP_DIR = "heatmaps"
 HEATMAP_SUFFIX = ".heatmap.png"
-COLUMNS = ("path", "score", "verdict", "threshold", "lambda", "reconstruction_error", "feature_error", "image_score")
+COLUMNS = ("path", "score", "normalized_score", "verdict", "threshold", "lambda", "reconstruction_error",
+           "feature_error", "image_score")
 GLOB_CHARS = "*?["
 
 
@@ -121,6 +123,12 @@ def preprocess(image_uint8, spec):
     """uint8 H x W x 3 -> the model inputs of one image: float32 (P, p, p, 3) in [-1, 1] (as data/streams.py)."""
     resized = prepare_image(image_uint8, spec.image_size, spec.intensity)
     return to_model_range_numpy(to_patches_numpy(resized, spec.patch_size))
+
+
+def normalized_score(score, threshold):
+    """score / threshold as predictions.csv writes it (above 1: anomalous, the verdict's rule); empty when the
+    threshold is not positive (an explicit --threshold <= 0), where the ratio would not keep that meaning."""
+    return repr(float(score) / float(threshold)) if threshold > 0 else ""  # shortest exact form: "> 1" holds
 
 
 def heatmap_names(paths, folder):
@@ -203,15 +211,6 @@ class Predictor:
             scores.append(self.score_inputs(inputs, batch_size)["score"])
         return np.concatenate(scores) if scores else np.zeros((0,), np.float32)
 
-    def _holdout_is_current(self):
-        """holdout_scores.csv is written right after the final checkpoint: a checkpoint written later (training
-        continued and interrupted) or another checkpoint (best_on_test) is not what the stored scores describe."""
-        csv_path = thresholds.holdout_path(self.restored.run_dir)
-        index = self.restored.checkpoint_path + ".index"
-        if not (os.path.isfile(csv_path) and os.path.isfile(index)):
-            return True  # nothing to compare; read_holdout reports a missing CSV
-        return os.path.getmtime(index) <= os.path.getmtime(csv_path)
-
     def threshold(self, explicit=None, quantile=thresholds.DEFAULT_QUANTILE):
         """The decision threshold (inference/threshold.py). The stored held-out scores are EMA scores of the
         final checkpoint at DEFAULT_LAMBDAS (the paper's image score); other weights, lambdas, checkpoints or a
@@ -226,16 +225,9 @@ class Predictor:
         needs_rescore = False
         if explicit is None:
             table = thresholds.read_holdout(self.restored.run_dir)
-            needs_rescore = (self.weights != "ema" or IS.is_map_score(self.image_score)
-                             or thresholds.lambda_column(table, self.score_lambda) is None)
-            if not needs_rescore and not self._holdout_is_current():
-                missing = [p for p in table["path"] if not os.path.isfile(p)]
-                if missing:  # e.g. a copied run folder without its data: the stored scores are the best we have
-                    print(f"warning: {thresholds.holdout_path(self.restored.run_dir)} is older than "
-                          f"{self.restored.checkpoint_path} and held-out image {display_path(missing[0])} is not found to "
-                          "rescore it; using the stored scores", file=sys.stderr)
-                else:
-                    needs_rescore = True
+            needs_rescore = not thresholds.stored_scores_fit(
+                table, self.restored.run_dir, self.restored.checkpoint_path, self.weights,
+                IS.is_map_score(self.image_score), self.score_lambda, warn=lambda line: print(line, file=sys.stderr))
         return thresholds.choose_threshold(self.restored.run_dir, self.score_lambda, quantile, explicit,
                                            rescore=rescore if needs_rescore else None)
 
@@ -298,7 +290,8 @@ def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, t
             out = predictor.score_inputs(np.stack(inputs))
             verdicts = thresholds.verdicts(out["score"], chosen.value)
             for i, path in enumerate(chunk):
-                writer.writerow([display_path(path), f"{out['score'][i]:.9g}", verdicts[i], f"{chosen.value:.9g}",
+                writer.writerow([display_path(path), f"{out['score'][i]:.9g}",
+                                 normalized_score(out["score"][i], chosen.value), verdicts[i], f"{chosen.value:.9g}",
                                  shown_lambda, f"{out['reconstruction_error'][i]:.9g}",
                                  f"{out['feature_error'][i]:.9g}", predictor.image_score_name])
                 if heatmaps:

@@ -96,6 +96,34 @@ def lambda_column(table, score_lambda):
     return None
 
 
+def holdout_is_current(run_dir, checkpoint_path):
+    """holdout_scores.csv is written right after the final checkpoint: a checkpoint written later (training
+    continued and interrupted) or another checkpoint (best_on_test) is not what the stored scores describe."""
+    csv_path = holdout_path(run_dir)
+    index = checkpoint_path + ".index"
+    if not (os.path.isfile(csv_path) and os.path.isfile(index)):
+        return True  # nothing to compare; read_holdout reports a missing CSV
+    return os.path.getmtime(index) <= os.path.getmtime(csv_path)
+
+
+def stored_scores_fit(table, run_dir, checkpoint_path, weights, map_score, score_lambda, warn=None):
+    """Whether the stored columns of holdout_scores.csv (table: read_holdout) are the held-out scores of these
+    settings, so that no rescoring is needed: EMA weights, the paper's image score (not a map score) at a stored
+    lambda, of the checkpoint the file was written after. A stale file whose held-out images are gone (e.g. a
+    copied run folder without its data) is the best there is: used, after warn(one line)."""
+    if weights != "ema" or map_score or lambda_column(table, score_lambda) is None:
+        return False
+    if holdout_is_current(run_dir, checkpoint_path):
+        return True
+    missing = [p for p in table["path"] if not os.path.isfile(p)]
+    if not missing:
+        return False
+    if warn is not None:
+        warn(f"warning: {holdout_path(run_dir)} is older than {checkpoint_path} and held-out image "
+             f"{display_path(missing[0])} is not found to rescore it; using the stored scores")
+    return True
+
+
 def choose_threshold(run_dir, score_lambda, quantile=DEFAULT_QUANTILE, explicit=None, rescore=None):
     """The decision threshold for scores at score_lambda.
 

@@ -5,14 +5,17 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from scipy import ndimage
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from errors import UserError
 from evaluation.metrics import (
     MetricUndefined,
+    aupr,
     aupro,
+    f1_max,
     image_auroc,
     max_balanced_accuracy,
+    operating_point,
     per_defect_auroc,
     pixel_auroc,
     pro_curve,
@@ -101,6 +104,54 @@ def test_per_defect_auroc_matches_sklearn_on_subsets(seed):
         assert value == pytest.approx(roc_auc_score(labels[keep], scores[keep]), abs=1e-12)
 
 
+def test_operating_point_hand_example():
+    labels = [0, 0, 0, 1, 1]
+    scores = [1.0, 2.0, 5.0, 4.0, 6.0]
+    # threshold 3: flagged 5 (good), 4 and 6 (anomalous): 1 false alarm of 3 good, 2 detections of 2
+    assert operating_point(labels, scores, 3.0) == pytest.approx(
+        {"false_alarm_rate": 1 / 3, "detection_rate": 1.0, "precision": 2 / 3, "f1": 0.8})
+    # strictly greater: a score equal to the threshold is good (predict.py's rule)
+    assert operating_point(labels, scores, 4.0) == pytest.approx(
+        {"false_alarm_rate": 1 / 3, "detection_rate": 0.5, "precision": 0.5, "f1": 0.5})
+    # nothing flagged: precision and F1 are 0 (scikit-learn's zero_division=0)
+    assert operating_point(labels, scores, 6.0) == {"false_alarm_rate": 0.0, "detection_rate": 0.0,
+                                                    "precision": 0.0, "f1": 0.0}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_operating_point_matches_sklearn(seed):
+    labels, scores = random_images(seed, ties=True)
+    for threshold in np.quantile(scores, [0.1, 0.5, 0.9]):
+        flagged = (scores > threshold).astype(int)
+        got = operating_point(labels, scores, threshold)
+        assert got["detection_rate"] == pytest.approx(recall_score(labels, flagged))
+        assert got["precision"] == pytest.approx(precision_score(labels, flagged, zero_division=0))
+        assert got["f1"] == pytest.approx(f1_score(labels, flagged, zero_division=0))
+        assert got["false_alarm_rate"] == pytest.approx(1 - recall_score(1 - labels, 1 - flagged))
+
+
+def test_f1_max_and_aupr_hand_example():
+    labels = [0, 1, 0, 1]
+    scores = [0.1, 0.4, 0.35, 0.8]
+    # thresholds 0.8: P 1, R 1/2, F1 2/3; 0.4: P 1, R 1, F1 1; 0.35: P 2/3; 0.1: P 1/2
+    assert f1_max(labels, scores) == (pytest.approx(1.0), 0.4)
+    # AP = sum (R_n - R_n-1) P_n = 1/2 * 1 + 1/2 * 1 = 1 (every anomalous image ranks above every good one)
+    assert aupr(labels, scores) == pytest.approx(1.0)
+    # swap two scores: ranking 0.8 (1), 0.4 (0), 0.35 (1), 0.1 (0): AP = 1/2 * 1 + 1/2 * 2/3 = 5/6
+    assert aupr([1, 0, 1, 0], [0.8, 0.4, 0.35, 0.1]) == pytest.approx(5 / 6)
+    assert f1_max([1, 0, 1, 0], [0.8, 0.4, 0.35, 0.1]) == (pytest.approx(0.8), 0.35)  # P 2/3, R 1
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_f1_max_is_the_best_f1_over_all_thresholds_and_aupr_is_sklearns(seed):
+    labels, scores = random_images(seed, ties=seed % 2 == 1)
+    best, threshold = f1_max(labels, scores)
+    brute = max(f1_score(labels, (scores >= t).astype(int)) for t in np.unique(scores))
+    assert best == pytest.approx(brute)
+    assert f1_score(labels, (scores >= threshold).astype(int)) == pytest.approx(best)
+    assert aupr(labels, scores) == average_precision_score(labels, scores)
+
+
 def test_image_metrics_undefined_with_one_class():
     with pytest.raises(MetricUndefined, match="AUROC is undefined: the test set has no anomalous images"):
         image_auroc([0, 0, 0], [0.1, 0.2, 0.3])
@@ -112,6 +163,14 @@ def test_image_metrics_undefined_with_one_class():
         per_defect_auroc([1, 1], ["crack", "hole"], [0.1, 0.2])
     with pytest.raises(MetricUndefined, match="1 of 3 scores are NaN or infinite"):
         image_auroc([0, 1, 1], [0.1, np.nan, 0.3])
+    with pytest.raises(MetricUndefined, match="the operating point is undefined: the test set has no good"):
+        operating_point([1, 1], [0.1, 0.2], 0.15)
+    with pytest.raises(MetricUndefined, match="the operating point is undefined: the threshold is nan"):
+        operating_point([0, 1], [0.1, 0.2], float("nan"))
+    with pytest.raises(MetricUndefined, match="F1-max is undefined: the test set has no anomalous"):
+        f1_max([0, 0], [0.1, 0.2])
+    with pytest.raises(MetricUndefined, match="AUPR is undefined: the test set has no good"):
+        aupr([1, 1], [0.1, 0.2])
     assert issubclass(MetricUndefined, UserError)
 
 

@@ -142,8 +142,8 @@ def test_predict_folder_glob_corrupt_and_16bit(object_run, inputs_tree, tmp_path
     expected = [str(root / "a" / "000.png"), str(root / "a" / "sub" / "001.jpg"), str(root / "b" / "000.png"),
                 str(root / "c" / "gray16.png")]
     assert [r["path"] for r in rows] == expected
-    assert list(rows[0]) == ["path", "score", "verdict", "threshold", "lambda", "reconstruction_error",
-                             "feature_error", "image_score"]
+    assert list(rows[0]) == ["path", "score", "normalized_score", "verdict", "threshold", "lambda",
+                             "reconstruction_error", "feature_error", "image_score"]
     assert {r["image_score"] for r in rows} == {"paper"}
     # the corrupt file: reported on stderr, listed in skipped.csv, not a row
     broken = str(root / "a" / "broken.png")

@@ -80,7 +80,7 @@ class Detector:
         for start in range(0, len(images), batch_size):
             inputs = np.stack([preprocess(as_rgb_uint8(image, start + i), self.predictor.spec)
                                for i, image in enumerate(images[start:start + batch_size])])
-            parts.append(self.predictor.score_inputs(inputs, batch_size))
+            parts.append(self.predictor.score_inputs(inputs))
         return self._detections(parts)
 
     def score_files(self, paths, batch_size=32) -> Detections:
@@ -89,7 +89,7 @@ class Detector:
         parts = []
         for start in range(0, len(paths), batch_size):
             inputs = np.stack([preprocess(read_image(p), self.predictor.spec) for p in paths[start:start + batch_size]])
-            parts.append(self.predictor.score_inputs(inputs, batch_size))
+            parts.append(self.predictor.score_inputs(inputs))
         return self._detections(parts)
 
     def _detections(self, parts) -> Detections:

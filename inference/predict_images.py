@@ -256,10 +256,12 @@ def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, t
     if not paths:
         raise ConfigError("no images to score: pass image files, folders or glob patterns "
                           f"({'/'.join(IMAGE_EXTENSIONS)})")
-    predictor = Predictor(run_dir, weights, score_lambda, checkpoint, image_score, topk_percent, smoothing_sigma)
+    from inference.detector import load_detector  # here: detector.py builds on this module's Predictor
+    detector = load_detector(run_dir, weights, checkpoint, score_lambda, threshold, threshold_quantile, image_score,
+                             topk_percent, smoothing_sigma)
+    predictor, chosen = detector.predictor, detector.threshold
     map_score = IS.is_map_score(predictor.image_score)
     shown_lambda = "" if map_score else f"{predictor.score_lambda:g}"  # lambda does not enter a map score
-    chosen = predictor.threshold(threshold, threshold_quantile)
     run_folder.make_folder(output_dir, "--output")
     csv_path = os.path.join(output_dir, PREDICTIONS_FILE)
     names = heatmap_names(paths, os.path.join(output_dir, HEATMAP_DIR)) if heatmaps else {}
@@ -274,7 +276,7 @@ def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, t
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for start in range(0, len(paths), batch_size):
-            chunk, originals, inputs = [], [], []
+            chunk, images = [], []
             for path in paths[start:start + batch_size]:
                 try:
                     image = read_image(path)
@@ -283,21 +285,20 @@ def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, t
                     skipped.append((path, str(err)))
                     continue
                 chunk.append(path)
-                originals.append(image if heatmaps else None)
-                inputs.append(preprocess(image, predictor.spec))
+                images.append(image)
             if not chunk:
                 continue
-            out = predictor.score_inputs(np.stack(inputs))
-            verdicts = thresholds.verdicts(out["score"], chosen.value)
+            found = detector.score(images, batch_size=len(images))
+            verdicts = np.where(found.anomalous, "anomalous", "good")
             for i, path in enumerate(chunk):
-                writer.writerow([display_path(path), f"{out['score'][i]:.9g}",
-                                 normalized_score(out["score"][i], chosen.value), verdicts[i], f"{chosen.value:.9g}",
-                                 shown_lambda, f"{out['reconstruction_error'][i]:.9g}",
-                                 f"{out['feature_error'][i]:.9g}", predictor.image_score_name])
+                writer.writerow([display_path(path), f"{found.scores[i]:.9g}",
+                                 normalized_score(found.scores[i], chosen.value), verdicts[i], f"{chosen.value:.9g}",
+                                 shown_lambda, f"{found.reconstruction_errors[i]:.9g}",
+                                 f"{found.feature_errors[i]:.9g}", predictor.image_score_name])
                 if heatmaps:
                     target = names[path]
                     os.makedirs(os.path.dirname(target), exist_ok=True)
-                    save_heatmap(target, originals[i], out["anomaly_map"][i], float(out["score"][i]), chosen.value,
+                    save_heatmap(target, images[i], found.anomaly_maps[i], float(found.scores[i]), chosen.value,
                                  verdicts[i], heatmap_vmax, name=display_path(path), score_text=score_text)
                     written.append(target)
             handle.flush()

@@ -17,18 +17,21 @@ from tests.conftest import REPO
 from tests.fixtures_images import pattern, save_image
 from tests.test_predict import read_csv, reference_scores, trained_run
 
-# Runs in a fresh interpreter with cwd = a temp folder and no PYTHONPATH: only TensorFlow and numpy.
-LOADER = r"""
-import importlib.util, os, sys
-repo = sys.argv[3]
-assert all(os.path.abspath(p or ".") != repo for p in sys.path), sys.path
+# The child checks that this repository is neither on its path nor importable (`repo`: its folder).
+REPO_NOT_IMPORTABLE = r"""assert all(os.path.abspath(p or ".") != repo for p in sys.path), sys.path
 for name in ("inference", "training", "evaluation", "models", "data.patches"):
     try:
         found = importlib.util.find_spec(name) is not None
     except ModuleNotFoundError:
         found = False
     assert not found, name + " is importable"
-import numpy as np
+"""
+
+# Runs in a fresh interpreter with cwd = a temp folder and no PYTHONPATH: only TensorFlow and numpy.
+LOADER = r"""
+import importlib.util, os, sys
+repo = sys.argv[3]
+""" + REPO_NOT_IMPORTABLE + r"""import numpy as np
 import tensorflow as tf
 model = tf.saved_model.load(sys.argv[1])
 groups = np.load(sys.argv[2])
@@ -225,14 +228,7 @@ def test_export_map_image_score_matches_evaluate(tmp_path_factory, tmp_path, ima
 RUNTIME = r"""
 import importlib.util, os, sys
 fmt, model_path, inputs, repo = sys.argv[1:5]
-assert all(os.path.abspath(p or ".") != repo for p in sys.path), sys.path
-for name in ("inference", "training", "evaluation", "models", "data.patches"):
-    try:
-        found = importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        found = False
-    assert not found, name + " is importable"
-import numpy as np
+""" + REPO_NOT_IMPORTABLE + r"""import numpy as np
 if fmt == "onnx":
     import onnxruntime as ort
     session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])

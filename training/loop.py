@@ -17,7 +17,7 @@ import tensorflow as tf
 from config import TrainConfig
 from data.categories import spec_for
 from data.files import find_category
-from data.images import check_category_files, from_model_range_numpy, non_square_note, to_model_range_numpy
+from data.images import check_category_files, non_square_note, to_model_range_numpy
 from data.patches import to_patches_numpy
 from data.streams import iter_test_chunks, load_train_images, train_dataset
 from errors import ConfigError, TrainingDiverged

@@ -79,6 +79,20 @@ def setting(default, group, help, choices=None):
 class TrainConfig:
     category: str = setting("", "data", "Category folder name under --data_dir (e.g. bottle, carpet, or your own).")
     data_dir: str = setting("data/mvtec-ad", "data", "Dataset root in MVTec AD layout.")
+    # plain folders instead of the MVTec layout (data/folders.py); --normal_dir switches to them
+    normal_dir: str = setting("", "data", "Folder of defect-free images to train on, instead of --data_dir/--category "
+                              "(MVTec layout). Without --normal_test_dir a seeded --normal_test_fraction of it is kept "
+                              "for testing. --category then only names the run (default: the folder's parent's name).")
+    abnormal_dir: str = setting("", "data", "With --normal_dir: folder of anomalous test images, directly inside "
+                                "and/or in one subfolder per defect type.")
+    normal_test_dir: str = setting("", "data", "With --normal_dir: folder of defect-free test images (default: split "
+                                   "off --normal_dir).")
+    mask_dir: str = setting("", "data", "With --abnormal_dir: folder of defect masks (<image stem>_mask.png or "
+                            "<image stem>.png, per defect-type subfolder or directly inside).")
+    normal_test_fraction: float = setting(0.2, "data", "With --normal_dir and no --normal_test_dir: fraction of the "
+                                          "normal images kept out of training for testing.")
+    normal_split_seed: int = setting(0, "data", "Seed of that split (independent of --seed, so runs with different "
+                                     "seeds are tested on the same images).")
     run_dir: str = setting("", "run", "Run folder; default runs/<category>-alpha<alpha>-<timestamp>. An existing run "
                            "folder is resumed.")
     # data geometry (None: from the category: objects 128, textures 512 cut into 64x64 patches)
@@ -175,6 +189,10 @@ class TrainConfig:
             if not cond:
                 raise ConfigError(f"--{flag}: {msg}")
         need(bool(self.category), "category", "is required (e.g. --category=bottle)")
+        need(0.0 <= self.normal_test_fraction < 1.0, "normal_test_fraction",
+             f"must be in [0, 1), got {self.normal_test_fraction}")
+        for name in ("abnormal_dir", "normal_test_dir", "mask_dir"):
+            need(not getattr(self, name) or self.normal_dir, name, "needs --normal_dir (folder inputs)")
         need(self.steps > 0, "steps", f"must be positive, got {self.steps}")
         need(self.batch_size > 0, "batch_size", f"must be positive, got {self.batch_size}")
         need(0.0 <= self.alpha <= 1.0, "alpha", f"must be in [0, 1], got {self.alpha}")

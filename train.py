@@ -1,4 +1,5 @@
 """Train CBiGAN on one category: python train.py --category=carpet [--data_dir=DIR] [--steps=N]
+or on plain folders: python train.py --normal_dir=DIR [--abnormal_dir=DIR] [--mask_dir=DIR] [--category=NAME]
 
 Running the same command on an existing run folder (--run_dir) resumes it from its last checkpoint; so does
 python train.py --run_dir=runs/x [--steps=N] (the other settings come from runs/x/config.json).
@@ -28,10 +29,15 @@ def main(argv):
     if FLAGS.run_dir and os.path.isdir(FLAGS.run_dir):
         acquire_lock(FLAGS.run_dir)  # another train.py on this folder: one line naming its pid, exit 2 (at once)
     resuming = bool(FLAGS.run_dir) and is_run_folder(FLAGS.run_dir)
-    if not FLAGS.category and not resuming:
-        raise ConfigError("--category is required (e.g. --category=bottle), unless --run_dir names a run folder "
-                          "to resume")
-    config = TrainConfig(**{name: FLAGS[name].value for name in CONFIG_FLAGS if name in FLAGS})
+    if not FLAGS.category and not FLAGS.normal_dir and not resuming:
+        raise ConfigError("--category is required (e.g. --category=bottle), unless --normal_dir names a folder of "
+                          "good images or --run_dir names a run folder to resume")
+    values = {name: FLAGS[name].value for name in CONFIG_FLAGS if name in FLAGS}
+    if values.get("normal_dir"):  # folder inputs: absolute paths in config.json; the run named after the folder
+        from data.sources import absolute_folders, folder_category_name
+        values.update(absolute_folders(values))
+        values["category"] = values["category"] or folder_category_name(values["normal_dir"])
+    config = TrainConfig(**values)
     explicit = [name for name in CONFIG_FLAGS if name in FLAGS and FLAGS[name].present]
     config, preset_settings = config.with_presets(explicit)
     if config.keep_best_on_test and not config.monitor_every:
@@ -60,11 +66,11 @@ def check_inputs_before_loading_tensorflow(config):
     """Flag values and the dataset folder of a new run are checked first, so mistakes are reported in a second
     (a resumed run's settings come from its config.json)."""
     from data.categories import spec_for
-    from data.files import find_category
+    from data.sources import find_files
     from training.run_folder import check_folder, default_run_dir
     config.validate()
     spec_for(config)
-    find_category(config.data_dir, config.category)
+    find_files(config)
     check_folder(config.run_dir or default_run_dir(config), "--run_dir")  # a file, a read-only folder
 
 

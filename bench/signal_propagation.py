@@ -64,7 +64,7 @@ def main():
     import keras
     from config import TrainConfig
     from data.categories import spec_for
-    from data.files import find_category
+    from data.sources import find_files
     from data.images import to_model_range_numpy
     from data.streams import load_train_images
     from models.encoder import Encoder
@@ -77,7 +77,7 @@ def main():
     else:
         config = TrainConfig(category=args.category, data_dir=args.data_dir)
         spec = spec_for(config)
-    files = find_category(config.data_dir, config.category)
+    files = find_files(config)
     files = dataclasses.replace(files, train_paths=files.train_paths[:args.images])
     x = to_model_range_numpy(load_train_images(spec, files, verbose=False))
     x = np.stack([np.asarray(image)[:spec.patch_size, :spec.patch_size] for image in x])  # textures: one patch

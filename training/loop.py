@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from config import TrainConfig
 from data.categories import spec_for
-from data.files import find_category
+from data.sources import find_files
 from data.images import check_category_files, non_square_note, to_model_range_numpy
 from data.patches import to_patches_numpy
 from data.streams import iter_test_chunks, load_train_images, train_dataset
@@ -114,7 +114,7 @@ class TrainingJob:
         """Check the data (every image header, masks against their images) before anything is written, then
         write config.json, build the model and restore the newest readable checkpoint."""
         self.spec = spec_for(config)
-        self.files = find_category(config.data_dir, config.category)
+        self.files = find_files(config)
         for warning in self.files.warnings:
             log(f"warning: {warning}")
         note = non_square_note(check_category_files(self.files), self.spec.image_size)

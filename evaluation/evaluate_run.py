@@ -31,7 +31,8 @@ from typing import Optional
 import numpy as np
 
 from config import TrainConfig, evaluation_protocol, scoring_defaults
-from data.files import display_path, find_category
+from data.files import display_path
+from data.sources import find_files, uses_folders
 from data.streams import iter_test_chunks, load_train_images
 from errors import ConfigError, DatasetError
 from evaluation import diagnostics as D
@@ -216,8 +217,14 @@ def find_checkpoint(run_dir, checkpoint="latest", log=print):
 
 
 def resolve_data_dir(run_dir, config, payload, override=None):
-    """The dataset root holding <category>/: override, else config.data_dir, else the recorded absolute root."""
+    """The dataset root holding <category>/: override, else config.data_dir, else the recorded absolute root.
+    None for a run trained on plain folders (--normal_dir, saved as absolute paths), which --data_dir cannot move."""
     category = config.category
+    if uses_folders(config):
+        if override:
+            raise ConfigError(f"--data_dir does not apply to {run_dir}: it was trained on folders (--normal_dir="
+                              f"{config.normal_dir}); evaluate it without --data_dir")
+        return None
     if override:
         if not os.path.isdir(override):
             raise DatasetError(f"--data_dir={override} does not exist or is not a folder")
@@ -383,12 +390,13 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
     checkpoint_path = find_checkpoint(run_dir, settings.checkpoint, log=log)
     data_dir = resolve_data_dir(run_dir, config, payload, settings.data_dir)
     spec = spec_for(config)
-    files = find_category(data_dir, config.category)
+    files = find_files(config, data_dir)
     for warning in files.warnings:
         log(f"warning: {warning}")
     if not files.test_items:
-        raise DatasetError(f"category folder {files.root} has no test images (test/good, test/<defect>): "
-                           "nothing to evaluate")
+        where = ("(--normal_test_dir, or --normal_test_fraction above 0, and --abnormal_dir)" if uses_folders(config)
+                 else "(test/good, test/<defect>)")
+        raise DatasetError(f"{files.root} has no test images {where}: nothing to evaluate")
     feature_layer = settings.feature_layer or config.feature_layer
     default_lambda = float(config.score_lambda)
     lambdas = resolve_lambdas(settings.lambdas, default_lambda)
@@ -525,7 +533,7 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
         _examples(os.path.join(eval_dir, EXAMPLES_FILE), scorer, spec, files, default_lambda, settings, title, sigma)
 
         record = settings_record(settings, config, checkpoint_path, lambdas)
-        record.update({"step": step, "checkpoint_path": checkpoint_path, "data_dir": os.path.abspath(data_dir),
+        record.update({"step": step, "checkpoint_path": checkpoint_path, "data_dir": os.path.abspath(data_dir) if data_dir else None,
                        "category": config.category, "category_type": spec.type, "alpha": config.alpha,
                        "default_lambda": default_lambda, "n_images": n_images, "n_anomalous": int(labels.sum()),
                        "has_masks": bool(files.has_masks),

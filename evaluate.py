@@ -14,7 +14,7 @@ FLAGS = flags.FLAGS
 cli.define_scoring_flags()
 flags.DEFINE_string("run", None, "A run folder (holds config.json) or a folder of run folders.")
 flags.DEFINE_string("data_dir", None, "Dataset root holding the category folder (default: the run's "
-                    "config.json; needed when the dataset moved since training).")
+                    "config.json; needed when the dataset moved since training; not for runs trained on --normal_dir folders).")
 flags.DEFINE_string("lambdas", "", "Comma-separated lambdas of eq. 7 (default 0.1 plus 0.0, 0.1, ..., 1.0); the "
                     "run's score_lambda is always included.")
 flags.DEFINE_enum("feature_layer", None, list(FEATURE_LAYERS), "Critic features for eq. 9 (default: the "

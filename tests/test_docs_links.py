@@ -53,9 +53,11 @@ def anchors(path):
 
 
 def links(path):
-    for number, line in prose_lines(path.read_text(encoding="utf-8")):
-        for match in LINK.finditer(CODE_SPAN.sub("", line)):
-            yield number, match.group(1)
+    """(line number, target) of every link; a link's text may run over several lines."""
+    lines = dict(prose_lines(path.read_text(encoding="utf-8")))
+    prose = "\n".join(CODE_SPAN.sub("", lines.get(n, "")) for n in range(1, max(lines, default=0) + 1))
+    for match in LINK.finditer(prose):
+        yield prose.count("\n", 0, match.start()) + 1, match.group(1)
 
 
 def broken_links(path, repo=REPO):
@@ -86,13 +88,13 @@ def test_checker_finds_missing_files_and_anchors(tmp_path):
     (tmp_path / "docs" / "A.md").write_text("# A\n\n## Same\n\n## Same\n", encoding="utf-8")
     readme = tmp_path / "README.md"
     readme.write_text(
-        "[ok](docs/A.md#same-1) [self](#top) [gone](docs/B.md) [bad](docs/A.md#same-2)\n"
+        "[ok](docs/A.md#same-1) [self](#top) [gone](docs/B.md) [two\nlines](docs/A.md#same-2)\n"
         "`[code](docs/C.md)` [web](https://example.com/x#y)\n"
         "```\n[fenced](docs/D.md)\n```\n# Top\n", encoding="utf-8")
     problems = broken_links(readme, repo=tmp_path)
     assert len(problems) == 2, problems
     assert "docs/B.md: no such file" in problems[0]
-    assert "#same-2" in problems[1]
+    assert "README.md:1: docs/A.md#same-2: no heading" in problems[1]
 
 
 @pytest.mark.parametrize("path", user_docs(), ids=lambda p: str(p.relative_to(REPO)))

@@ -34,7 +34,7 @@ from evaluation import image_scores as IS
 from evaluation import tables
 from evaluation.curves import training_curves_plot
 from evaluation.evaluate_run import EvalSettings, NoCheckpoint, evaluate_run, format_summary, load_evaluation
-from evaluation.metrics import MetricUndefined
+from evaluation.metric_inputs import MetricUndefined
 
 TABLE_METRICS = (("auroc", "image_auroc"), ("balanced_accuracy", "balanced_accuracy"),
                  ("pixel_auroc", "pixel_auroc"), ("aupro", "aupro"), ("f1_max", "f1_max"), ("aupr", "aupr"),

@@ -15,7 +15,7 @@ template_auroc:
 import numpy as np
 
 from data.patches import stitch_patches, to_patches_numpy
-from evaluation.metrics import image_auroc
+from evaluation.image_metrics import image_auroc
 
 MAX_SPECIFICITY_IMAGES = 64
 

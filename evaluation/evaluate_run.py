@@ -36,9 +36,12 @@ from data.sources import find_files, uses_folders
 from data.streams import iter_test_chunks, load_train_images
 from errors import ConfigError, DatasetError
 from evaluation import diagnostics as D
+from evaluation import image_metrics as IM
 from evaluation import image_scores as IS
-from evaluation import metrics as M
+from evaluation import map_transforms as MT
+from evaluation import pixel_metrics as PM
 from evaluation import plots, reports, tensorboard_log
+from evaluation.metric_inputs import MetricUndefined
 from evaluation.scoring import DEFAULT_LAMBDAS
 from inference import threshold as thresholds
 from training import run_folder
@@ -274,14 +277,14 @@ def image_metrics(labels, defect_types, scores, lambdas):
     by_lambda, per_defect = {}, []
     for lam in lambdas:
         values = scores[lam]
-        auroc = M.image_auroc(labels, values)
-        balanced, threshold = M.max_balanced_accuracy(labels, values)
+        auroc = IM.image_auroc(labels, values)
+        balanced, threshold = IM.max_balanced_accuracy(labels, values)
         by_lambda[lam] = (auroc, balanced, threshold)
         counts = {}
         for defect, label in zip(defect_types, labels):
             if label:
                 counts[defect] = counts.get(defect, 0) + 1
-        for defect, value in M.per_defect_auroc(labels, defect_types, values).items():
+        for defect, value in IM.per_defect_auroc(labels, defect_types, values).items():
             per_defect.append({"lambda": None if lam is None else float(lam), "defect_type": defect,
                                "n": counts[defect], "auroc": value})
     return by_lambda, per_defect
@@ -349,10 +352,10 @@ def _score_files(scorer, spec, paths, lambdas, image_score, topk, sigma, batch_s
 def operating_metrics(labels, scores, threshold):
     """The metrics.csv columns of the deployed operating point (threshold: a Threshold, or None: those columns
     empty) and the threshold-free F1-max and AUPR."""
-    row = {"f1_max": M.f1_max(labels, scores)[0], "aupr": M.aupr(labels, scores)}
+    row = {"f1_max": IM.f1_max(labels, scores)[0], "aupr": IM.aupr(labels, scores)}
     if threshold is not None:
         row["holdout_threshold"] = threshold.value
-        row.update(M.operating_point(labels, scores, threshold.value))
+        row.update(IM.operating_point(labels, scores, threshold.value))
     return row
 
 
@@ -456,14 +459,14 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
             defects.extend(str(d) for d in chunk["defect_type"])
             paths.extend(str(p) for p in chunk["path"])
             if pixel or map_score:
-                smoothed = M.smooth_maps(out["anomaly_map"].astype(np.float32), sigma)
+                smoothed = MT.smooth_maps(out["anomaly_map"].astype(np.float32), sigma)
             if map_score:  # the image score from the smoothed map at the image size (before any pixel_size reduction)
                 map_values.append(IS.aggregate(smoothed, image_score, topk))
             if pixel:
                 chunk_masks = chunk["mask"]
                 if pixel_size != size:
-                    smoothed = M.resize_maps(smoothed, pixel_size)
-                    chunk_masks = M.resize_maps(chunk_masks, pixel_size)
+                    smoothed = MT.resize_maps(smoothed, pixel_size)
+                    chunk_masks = MT.resize_maps(chunk_masks, pixel_size)
                 maps[done:done + k] = smoothed
                 masks[done:done + k] = chunk_masks > 0.5
             done += k
@@ -486,18 +489,18 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
                                            if map_score else None)
         try:
             by_lambda, per_defect = image_metrics(labels, defects, chosen, keys)
-        except M.MetricUndefined as err:  # the scores are a new result: they replace the previous evaluation
+        except MetricUndefined as err:  # the scores are a new result: they replace the previous evaluation
             run_folder.swap_in(eval_dir, final_dir, OUTPUT_FILES)
             scores_path = os.path.join(final_dir, SCORES_FILE)
-            raise M.MetricUndefined(f"run {run_dir} ({config.category}): {err}; the per-image scores are in "
-                                    f"{scores_path}") from None
+            raise MetricUndefined(f"run {run_dir} ({config.category}): {err}; the per-image scores are in "
+                                  f"{scores_path}") from None
 
         pixel_auroc = aupro = None
         if pixel:
             try:
-                pixel_auroc = M.pixel_auroc(masks, maps)
-                aupro = M.aupro(masks, maps)
-            except M.MetricUndefined as err:
+                pixel_auroc = PM.pixel_auroc(masks, maps)
+                aupro = PM.aupro(masks, maps)
+            except MetricUndefined as err:
                 log(f"warning: pixel metrics skipped: {err}")
             del maps
 

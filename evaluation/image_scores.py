@@ -90,7 +90,7 @@ def topk_count(n_values, topk_percent):
 
 def smooth(maps, sigma_px):
     """Gaussian smoothing of (N, H, W) maps with sigma in pixels, as the pixel metrics (float32)."""
-    from evaluation.metrics import smooth_maps
+    from evaluation.map_transforms import smooth_maps
     return smooth_maps(np.asarray(maps, np.float32), float(sigma_px))
 
 

@@ -15,10 +15,13 @@ from PIL import Image
 
 from data.files import find_category
 from errors import ConfigError, DatasetError
-from evaluation import metrics as M
+from evaluation import image_metrics as IM
+from evaluation import map_transforms as MT
+from evaluation import pixel_metrics as PM
 from evaluation.collect import evaluate_folder, method_label, method_labels
 from evaluation.evaluate_run import (EvalSettings, NoCheckpoint, evaluate_run, format_summary, load_evaluation,
                                      parse_lambdas)
+from evaluation.metric_inputs import MetricUndefined
 from evaluation.scoring import DEFAULT_LAMBDAS, combine
 from tests.conftest import REPO, tiny_config
 from tests.fixtures_images import make_category
@@ -99,8 +102,8 @@ def test_object_run(trained):
     assert [float(m["lambda"]) for m in metrics] == lambdas
     for m in metrics:
         values = scores[float(m["lambda"])]
-        assert float(m["image_auroc"]) == M.image_auroc(labels, values)
-        balanced, threshold = M.max_balanced_accuracy(labels, values)
+        assert float(m["image_auroc"]) == IM.image_auroc(labels, values)
+        balanced, threshold = IM.max_balanced_accuracy(labels, values)
         assert float(m["balanced_accuracy"]) == balanced and float(m["threshold"]) == threshold
         assert (m["weights"], m["checkpoint"], m["step"], m["feature_layer"]) == ("ema", "latest", "12", "first_conv")
         assert (m["image_score"], m["topk_percent"]) == ("paper", "")
@@ -113,13 +116,13 @@ def test_object_run(trained):
     restored = restore_run(run)
     test = test_arrays(restored.spec, find_category(str(trained["data"]), "bottle"))
     maps = Scorer(restored.model).score_images(test["image"], 32, lambdas=(0.1,))["anomaly_map"]
-    maps = M.smooth_maps(maps.astype(np.float32), 0.5)
+    maps = MT.smooth_maps(maps.astype(np.float32), 0.5)
     masks = test["mask"] > 0.5
     assert masks[3:].any(axis=(1, 2)).all() and not masks[:3].any()
     for m in metrics:
-        assert float(m["pixel_auroc"]) == pytest.approx(M.pixel_auroc(masks, maps), abs=1e-9)
-        assert float(m["aupro"]) == pytest.approx(M.aupro(masks, maps), abs=1e-9)
-    unsmoothed = M.pixel_auroc(masks, Scorer(restored.model).score_images(test["image"], 32, lambdas=(0.1,))[
+        assert float(m["pixel_auroc"]) == pytest.approx(PM.pixel_auroc(masks, maps), abs=1e-9)
+        assert float(m["aupro"]) == pytest.approx(PM.aupro(masks, maps), abs=1e-9)
+    unsmoothed = PM.pixel_auroc(masks, Scorer(restored.model).score_images(test["image"], 32, lambdas=(0.1,))[
         "anomaly_map"])
     assert unsmoothed != pytest.approx(float(metrics[0]["pixel_auroc"]), abs=1e-9)  # smoothing was applied
 
@@ -130,7 +133,7 @@ def test_object_run(trained):
     mean = np.mean([prepare_image(read_image(p), 32, "none").astype(np.float64) for p in files.train_paths], 0)
     x = test["image"][:, 0]
     distances = np.abs(x - (mean / 127.5 - 1.0)).reshape(len(x), -1).sum(1)
-    assert diagnostics["template_auroc"] == pytest.approx(M.image_auroc(labels, distances), abs=1e-12)
+    assert diagnostics["template_auroc"] == pytest.approx(IM.image_auroc(labels, distances), abs=1e-12)
     good = x[labels == 0]
     reconstructions = restored.model.ema_generator(restored.model.ema_encoder(good)).numpy()
     pairs = np.abs(good[:, None] - reconstructions[None]).reshape(len(good), len(good), -1).sum(-1)
@@ -145,13 +148,13 @@ def test_object_run(trained):
     for row in per_defect:
         lam = float(row["lambda"])
         assert row["defect_type"] in ("crack", "hole") and int(row["n"]) == 2
-        expected = M.per_defect_auroc(labels, defects, scores[lam])[row["defect_type"]]
+        expected = IM.per_defect_auroc(labels, defects, scores[lam])[row["defect_type"]]
         assert float(row["auroc"]) == expected
 
     for name in ("roc.png", "histogram.png", "examples.png"):
         check_png(os.path.join(eval_dir, name))
     default = summary.at_default()
-    assert default["lambda"] == 0.1 and default["image_auroc"] == M.image_auroc(labels, scores[0.1])
+    assert default["lambda"] == 0.1 and default["image_auroc"] == IM.image_auroc(labels, scores[0.1])
     text = format_summary(summary)
     assert "lambda 0.1: image AUROC" in text and eval_dir in text and "pixel AUROC" in text
 
@@ -177,7 +180,7 @@ def test_texture_run_last_weights(trained):
     assert {m["weights"] for m in metrics} == {"last"}
     labels = column(rows, "label", int)
     for m in metrics:
-        assert float(m["image_auroc"]) == M.image_auroc(labels, column(rows, f"score_lambda_{float(m['lambda']):g}"))
+        assert float(m["image_auroc"]) == IM.image_auroc(labels, column(rows, f"score_lambda_{float(m['lambda']):g}"))
         assert m["pixel_auroc"] != "" and m["aupro"] != ""
     for name in ("roc.png", "histogram.png", "examples.png"):
         check_png(os.path.join(eval_dir, name))
@@ -190,7 +193,7 @@ def test_texture_run_last_weights(trained):
 
 def hand_map_scores(maps, image_score, topk_percent, sigma):
     """Smoothed (the pixel metrics' smoothing) then max / mean of the top ceil(k % of the pixels), by sorting."""
-    smoothed = M.smooth_maps(np.asarray(maps, np.float32), sigma).reshape(len(maps), -1)
+    smoothed = MT.smooth_maps(np.asarray(maps, np.float32), sigma).reshape(len(maps), -1)
     ordered = -np.sort(-smoothed, axis=1)
     if image_score == "map_max":
         return ordered[:, 0]
@@ -237,9 +240,9 @@ def test_map_image_scores(trained, run_key, image_score, topk):
     m = metrics[0]
     assert m["image_score"] == image_score
     assert m["topk_percent"] == ("" if image_score == "map_max" else repr(topk))
-    assert float(m["image_auroc"]) == M.image_auroc(labels, column(rows, column_name))
-    assert float(m["image_auroc"]) == pytest.approx(M.image_auroc(labels, want), abs=1e-12)
-    balanced, threshold = M.max_balanced_accuracy(labels, column(rows, column_name))
+    assert float(m["image_auroc"]) == IM.image_auroc(labels, column(rows, column_name))
+    assert float(m["image_auroc"]) == pytest.approx(IM.image_auroc(labels, want), abs=1e-12)
+    balanced, threshold = IM.max_balanced_accuracy(labels, column(rows, column_name))
     assert float(m["balanced_accuracy"]) == balanced and float(m["threshold"]) == threshold
     per_defect = read_csv(os.path.join(summary.eval_dir, "per_defect.csv"))
     assert per_defect and {r["lambda"] for r in per_defect} == {""}
@@ -249,7 +252,7 @@ def test_map_image_scores(trained, run_key, image_score, topk):
     mean = np.mean([prepare_image(read_image(p), size, "none").astype(np.float64) for p in files.train_paths], 0)
     images = np.stack([prepare_image(read_image(i.path), size, "none") for i in files.test_items])
     distance_maps = np.abs(images / 127.5 - 1.0 - (mean / 127.5 - 1.0)).sum(-1)
-    baseline = M.image_auroc(labels, hand_map_scores(distance_maps, image_score, topk, sigma))
+    baseline = IM.image_auroc(labels, hand_map_scores(distance_maps, image_score, topk, sigma))
     diagnostics = json.loads(Path(summary.eval_dir, "diagnostics.json").read_text())
     assert diagnostics["template_auroc"] == pytest.approx(baseline, abs=1e-12)
     assert diagnostics["template_image_score"] == ("map_topk5" if topk == 5 else image_score)
@@ -391,7 +394,7 @@ def test_category_without_anomalous_images(trained, tmp_path):
     output = tmp_path / "eval"
     output.mkdir()
     (output / "metrics.csv").write_text("stale\n")
-    with pytest.raises(M.MetricUndefined) as info:
+    with pytest.raises(MetricUndefined) as info:
         evaluate_run(trained["obj"], EvalSettings(data_dir=str(data), output=str(output), lambdas=(0.1,)),
                      log=lambda *a: None)
     message = str(info.value)

@@ -8,20 +8,11 @@ from scipy import ndimage
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from errors import UserError
-from evaluation.metrics import (
-    MetricUndefined,
-    aupr,
-    aupro,
-    f1_max,
-    image_auroc,
-    max_balanced_accuracy,
-    operating_point,
-    per_defect_auroc,
-    pixel_auroc,
-    pro_curve,
-    resize_maps,
-    smooth_maps,
-)
+from evaluation.image_metrics import (aupr, f1_max, image_auroc, max_balanced_accuracy, operating_point,
+                                      per_defect_auroc)
+from evaluation.map_transforms import resize_maps, smooth_maps
+from evaluation.metric_inputs import MetricUndefined
+from evaluation.pixel_metrics import aupro, pixel_auroc, pro_curve
 
 SEEDS = (0, 1, 2, 3, 4)
 

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
-from evaluation import metrics as M
 from evaluation.collect import evaluate_folder
 from evaluation.evaluate_run import EvalSettings, evaluate_run, format_summary
 from inference.threshold import DEFAULT_QUANTILE, read_holdout

@@ -333,7 +333,7 @@ def test_preprocess_applies_the_runs_intensity_mode():
 def hand_map_scores(maps, image_score, topk_percent, sigma):
     """The smoothed map (scipy's Gaussian, as the pixel metrics), then its max or the mean of its top
     ceil(k % of the pixels), by sorting."""
-    from evaluation.metrics import smooth_maps
+    from evaluation.map_transforms import smooth_maps
     ordered = -np.sort(-smooth_maps(np.asarray(maps, np.float32), sigma).reshape(len(maps), -1), axis=1)
     k = 1 if image_score == "map_max" else max(1, int(np.ceil(topk_percent / 100 * ordered.shape[1] - 1e-9)))
     return ordered[:, :k].mean(axis=1)

@@ -332,7 +332,8 @@ class TrainingJob:
         row per lambda of monitor_lambdas (the run's score_lambda first); --keep_best_on_test uses score_lambda.
         writer: also as TensorBoard scalars under monitor/ (training.monitor_log.write_scalars)."""
         from evaluation.diagnostics import GoodReconstructions
-        from evaluation.metrics import MetricUndefined, image_auroc
+        from evaluation.image_metrics import image_auroc
+        from evaluation.metric_inputs import MetricUndefined
         scorer = self._scorer()
         lambdas = monitor_lambdas(self.config.score_lambda)
         labels, scores = [], {lam: [] for lam in lambdas}

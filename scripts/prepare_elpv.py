@@ -3,7 +3,7 @@
     python scripts/prepare_elpv.py                       # -> data/elpv/mono, data/elpv/poly
     python scripts/prepare_elpv.py --types=mono --output_dir=/tmp/elpv
 
-Re-running with the same settings is a quick no-op; see data/elpv.py for the layout and the split rule.
+Re-running with the same settings is a quick no-op; see data/elpv_layout.py for the layout and the split rule.
 """
 
 import sys
@@ -14,11 +14,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from absl import app, flags  # noqa: E402
 
 from data import elpv  # noqa: E402
+from data.elpv_layout import DEFAULT_TYPES  # noqa: E402
 from errors import UserError  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", "data/elpv", "Folder that receives one MVTec-style category per cell type.")
-flags.DEFINE_list("types", list(elpv.DEFAULT_TYPES), "Cell types to convert (comma separated): mono, poly.")
+flags.DEFINE_list("types", list(DEFAULT_TYPES), "Cell types to convert (comma separated): mono, poly.")
 flags.DEFINE_float("test_good_fraction", 0.25, "Fraction of the good cells of each type held out in test/good.")
 flags.DEFINE_integer("seed", 0, "Seed of the deterministic good-cell split.")
 flags.DEFINE_string("source", None, "A labels.csv (images relative to it); default: the installed package's.")

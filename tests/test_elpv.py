@@ -1,4 +1,5 @@
-"""ELPV conversion (data/elpv.py, scripts/prepare_elpv.py) on tiny fake label files and on the real package."""
+"""ELPV conversion (data/elpv.py, data/elpv_labels.py, data/elpv_layout.py, scripts/prepare_elpv.py) on tiny fake
+label files and on the real package."""
 
 import hashlib
 import io
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data import elpv
+from data import elpv, elpv_labels
 from errors import ConfigError, DatasetError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +73,7 @@ def test_read_labels_parses_rows_without_images(tmp_path):
     (tmp_path / "labels.csv").write_text(
         "# comment\nimages/cell0001.png  1.0                 mono\n\n"
         "images/cell0002.png  0.3333333333333333  poly\nimages/cell0003.png 0.0 mono\n")
-    rows = elpv.read_labels(tmp_path / "labels.csv")  # no images exist: reading labels must not open them
+    rows = elpv_labels.read_labels(tmp_path / "labels.csv")  # no images exist: reading labels must not open them
     assert rows == [("images/cell0001.png", 1.0, "mono"), ("images/cell0002.png", 1 / 3, "poly"),
                     ("images/cell0003.png", 0.0, "mono")]
     assert rows[1].probability == pytest.approx(1 / 3) and rows[1].cell_type == "poly"
@@ -224,7 +225,7 @@ def test_bad_inputs_are_one_line_user_errors(tmp_path):
     bad = tmp_path / "src" / "bad.csv"
     bad.write_text("\n".join(lines[:2] + ["images/cell0003.png 1.0"] + lines[3:]) + "\n")
     with pytest.raises(DatasetError, match="line 3"):
-        elpv.read_labels(bad)
+        elpv_labels.read_labels(bad)
     bad.write_text("\n".join(lines[:2] + ["images/cell0003.png 0.5 mono"] + lines[3:]) + "\n")
     with pytest.raises(DatasetError, match="not one of 0, 1/3, 2/3, 1"):
         elpv.convert(bad, tmp_path / "out")
@@ -259,7 +260,7 @@ def test_script_prints_table_and_exits_2_on_user_error(tmp_path):
 
 
 def test_real_package_counts(tmp_path):
-    labels = elpv.package_labels_path()
+    labels = elpv_labels.package_labels_path()
     assert labels.is_file()
     # Independent parse of the real labels, the way the package's own loader does it.
     data = np.genfromtxt(labels, dtype=["|S19", "<f8", "|S4"], names=["path", "probability", "type"])

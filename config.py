@@ -14,7 +14,7 @@ from data.images import INTENSITY_MODES
 from errors import ConfigError
 from models.distributed import PRECISIONS, STRATEGIES
 from models.options import ACTIVATIONS, FEATURE_LAYERS, NORMALIZATIONS, UPSAMPLINGS
-from training.run_folder import CONFIG_FILE, write_text  # the run folder's owner (file names, atomic writes)
+from run_folder import CONFIG_FILE, write_text  # the run folder's owner (file names, atomic writes)
 
 GP_PAIRINGS = ("paper", "authors")
 

@@ -52,7 +52,7 @@ def main(argv):
                             batch_size=FLAGS.score_batch_size, smoothing_sigma=FLAGS.smoothing_sigma,
                             pixel_size=FLAGS.pixel_size, image_score=FLAGS.image_score,
                             topk_percent=parse_topk_percent(FLAGS.topk_percent)).validate()
-    from training.run_folder import check_folder, is_run_folder
+    from run_folder import check_folder, is_run_folder
     if FLAGS.output:
         check_folder(FLAGS.output, "--output")  # a file, a read-only folder: said before the evaluation
     if is_run_folder(FLAGS.run):

@@ -22,7 +22,7 @@ from absl import flags
 
 from config import TrainConfig
 from data.categories import ALL_CATEGORIES, category_spec
-from training import run_folder
+import run_folder
 
 REPO = Path(__file__).resolve().parent
 DEFAULTS = TrainConfig()

@@ -25,7 +25,7 @@ def main(argv):
     from errors import ConfigError
     import os
 
-    from training.run_folder import acquire_lock, is_run_folder
+    from run_folder import acquire_lock, is_run_folder
     if FLAGS.run_dir and os.path.isdir(FLAGS.run_dir):
         acquire_lock(FLAGS.run_dir)  # another train.py on this folder: one line naming its pid, exit 2 (at once)
     resuming = bool(FLAGS.run_dir) and is_run_folder(FLAGS.run_dir)
@@ -67,7 +67,7 @@ def check_inputs_before_loading_tensorflow(config):
     (a resumed run's settings come from its config.json)."""
     from data.categories import spec_for
     from data.sources import find_files
-    from training.run_folder import check_folder, default_run_dir
+    from run_folder import check_folder, default_run_dir
     config.validate()
     spec_for(config)
     find_files(config)

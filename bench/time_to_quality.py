@@ -26,7 +26,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     add_repo_to_path()
     from evaluation import time_to_quality as T
-    from training import run_folder
+    import run_folder
 
     runs = list(args.run) + sorted(glob.glob(args.run_glob) if args.run_glob else [])
     runs = [r for r in runs if run_folder.is_run_folder(r)]

@@ -28,7 +28,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from training.run_folder import CONFIG_FILE
+from run_folder import CONFIG_FILE
 from errors import ConfigError
 from evaluation import image_scores as IS
 from evaluation import tables

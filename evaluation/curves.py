@@ -20,8 +20,8 @@ from matplotlib.figure import Figure
 from config import TrainConfig
 from errors import ConfigError
 from evaluation.plots import _save
-from training import run_folder
-from training.monitor_log import read_rows, rows_at_lambda
+import run_folder
+from run_folder.monitor_log import read_rows, rows_at_lambda
 
 LOG_PANELS = (("image_reconstruction", "image reconstruction L_R (eq. 11)"),
               ("critic_loss", "critic loss L_D (eq. 6)"),

@@ -44,7 +44,7 @@ from evaluation import plots, reports, tensorboard_log
 from evaluation.metric_inputs import MetricUndefined
 from evaluation.scoring import DEFAULT_LAMBDAS
 from inference import threshold as thresholds
-from training import run_folder
+import run_folder
 
 SETTINGS_FILE = "eval_settings.json"
 DIAGNOSTICS_FILE = "diagnostics.json"

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import roc_curve
 
 from data.images import from_model_range_numpy
-from training.run_folder import atomic_write
+from run_folder import atomic_write
 
 
 def _save(figure, path):

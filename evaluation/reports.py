@@ -32,7 +32,7 @@ import csv
 import numpy as np
 
 from data.files import display_path
-from training.run_folder import atomic_write
+from run_folder import atomic_write
 
 SCORE_FIELDS = ("path", "defect_type", "label", "reconstruction_error", "feature_error")
 OPERATING_POINT_FIELDS = ("holdout_threshold", "false_alarm_rate", "detection_rate", "precision", "f1")

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.run_folder import atomic_write, write_text
+from run_folder import atomic_write, write_text
 
 __all__ = [
     "TEXTURES",

@@ -8,7 +8,7 @@ variant of the same step again adds a point at the same step (TensorBoard shows 
 """
 import os
 
-from training import run_folder
+import run_folder
 
 METRICS = ("image_auroc", "balanced_accuracy", "pixel_auroc", "aupro")
 

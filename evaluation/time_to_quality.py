@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 
 from config import TrainConfig
 from evaluation.plots import _save
-from training import run_folder
-from training.monitor_log import read_rows
+import run_folder
+from run_folder.monitor_log import read_rows
 
 SPECIFICITY_GOAL = 0.8   # reconstructions that follow the input (1 = one template for every input)
 

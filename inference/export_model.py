@@ -32,7 +32,7 @@ from evaluation import image_scores as IS
 from inference.predict_images import Predictor
 from inference.threshold import DEFAULT_QUANTILE
 from evaluation.scoring import score_graph
-from training import run_folder
+import run_folder
 
 README_FILE = "README.txt"
 INFO_FILE = "export_info.json"

@@ -42,7 +42,7 @@ from evaluation import image_scores as IS
 from evaluation.scoring import Scorer
 from inference import threshold as thresholds
 from inference.heatmap_figure import overlay_heatmap, save_heatmap  # noqa: F401 (overlay_heatmap: public)
-from training import run_folder
+import run_folder
 from training.restore import restore_run
 
 PREDICTIONS_FILE = "predictions.csv"

@@ -26,8 +26,8 @@ import numpy as np
 
 from data.files import display_path
 from errors import ConfigError
-from training import run_folder
-from training.run_folder import HOLDOUT_SCORES_FILE  # the run folder's owner (no TensorFlow there)
+import run_folder
+from run_folder import HOLDOUT_SCORES_FILE  # the run folder's owner (no TensorFlow there)
 
 DEFAULT_QUANTILE = 0.99
 SCORE_COLUMN_PREFIX = "score_lambda_"

@@ -1,7 +1,7 @@
-"""training/monitor_log.py: metrics.csv rows per lambda, truncation on resume, best so far."""
+"""run_folder/monitor_log.py: metrics.csv rows per lambda, truncation on resume, best so far."""
 import csv
 
-from training.monitor_log import MonitorLog, monitor_lambdas
+from run_folder.monitor_log import MonitorLog, monitor_lambdas
 
 
 def read(path):

@@ -1,4 +1,4 @@
-"""training/run_folder.py, the run folder's owner: the lock, atomic writes, checkpoint fallback, evaluation
+"""run_folder/, the run folder's owner: the lock, atomic writes, checkpoint fallback, evaluation
 folders that are swapped in whole, and the exit codes of an interrupted training (issue 16, data loss)."""
 import csv
 import json
@@ -16,7 +16,7 @@ from config import TrainConfig
 from errors import ConfigError
 from tests.conftest import REPO, tiny_config
 from tests.fixtures_images import make_category
-from training import run_folder
+import run_folder
 
 TRAIN = dict(steps=12, d_iter=2, log_every=4, checkpoint_every=6, preview_every=0, image_size=32,
              threshold_holdout=0.2, seed=3)
@@ -49,7 +49,7 @@ def read_log_steps(run):
 
 def holder(folder, what="train.py"):
     """Another process holding folder's lock; returns it once the lock is taken."""
-    code = ("import sys, time; sys.path.insert(0, sys.argv[2]); from training.run_folder import acquire_lock; "
+    code = ("import sys, time; sys.path.insert(0, sys.argv[2]); from run_folder import acquire_lock; "
             "acquire_lock(sys.argv[1], sys.argv[3]); print('locked', flush=True); time.sleep(120)")
     process = subprocess.Popen([sys.executable, "-c", code, str(folder), str(REPO), what], stdout=subprocess.PIPE,
                                text=True, env=ENV)
@@ -105,7 +105,7 @@ def test_second_sweep_on_one_sweep_folder_exits_2_naming_the_pid(tmp_path):
 
 
 def test_a_failed_write_leaves_config_json_and_the_logs_whole(tmp_path, monkeypatch):
-    from training.train_log import COLUMNS, rewrite_csv
+    from run_folder.train_log import COLUMNS, rewrite_csv
     config = TrainConfig(category="bottle", run_dir=str(tmp_path))
     config.save(tmp_path, {"note": "first"})
     before = (tmp_path / run_folder.CONFIG_FILE).read_text()
@@ -158,7 +158,7 @@ def test_a_failed_holdout_scores_write_keeps_the_previous_file(trained, tmp_path
 
 
 def test_a_torn_last_log_line_is_dropped_on_read(tmp_path):
-    from training.train_log import rows_up_to
+    from run_folder.train_log import rows_up_to
     log = tmp_path / run_folder.TRAIN_LOG_FILE
     log.write_text("step,critic_loss\n4,0.5\n8,0.25\n12,0.")  # killed during an append
     assert [row["step"] for row in rows_up_to(log, 100)] == ["4", "8"]

@@ -22,7 +22,7 @@ from config import TrainConfig
 from errors import ConfigError, DatasetError, StorageError
 from tests.conftest import REPO, tiny_config
 from tests.fixtures_images import make_category, pattern, save_image, save_mask
-from training import run_folder
+import run_folder
 
 TRAIN = dict(steps=12, d_iter=2, log_every=4, checkpoint_every=6, preview_every=0, image_size=32,
              threshold_holdout=0.49, seed=3)

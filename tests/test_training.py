@@ -125,7 +125,7 @@ def test_tiny_run_writes_every_artifact_and_resumes(tmp_path, dataset):
 
 def test_monitoring_rows_per_lambda_equal_evaluate_and_best_on_test_survives_resume(tmp_path, dataset):
     from evaluation.evaluate_run import EvalSettings, evaluate_run
-    from training.monitor_log import SELECTING_PURPOSE
+    from run_folder.monitor_log import SELECTING_PURPOSE
     from training.loop import train
     from training.restore import restore_run
 
@@ -307,7 +307,7 @@ def test_authors_protocol_end_to_end(tmp_path, dataset):
     """--protocol=authors: its settings in config.json, monitoring rows that select, the best-on-test checkpoint
     at the first step with the highest monitored AUROC, and evaluate.py scoring that checkpoint's last weights."""
     from evaluation.evaluate_run import EvalSettings, evaluate_run
-    from training.monitor_log import SELECTING_PURPOSE
+    from run_folder.monitor_log import SELECTING_PURPOSE
 
     run_dir = tmp_path / "authors"
     result = run_script(["--category=widget", f"--data_dir={dataset}", f"--run_dir={run_dir}",

@@ -24,13 +24,15 @@ from errors import ConfigError, TrainingDiverged
 from evaluation.scoring import DEFAULT_LAMBDAS, Scorer
 from models import distributed
 from models.cbigan import CBiGAN
-from training import previews, run_folder
+import run_folder
+from training import previews
 from training.interrupt import Interrupted, StopRequest
 from training.progress import Progress, format_duration
-from training.monitor_log import MonitorLog, monitor_lambdas, write_scalars as write_monitor_scalars
-from training.train_log import IntervalMeans, TrainLog, first_non_finite
+from training.resume import reconcile_with_saved
+from run_folder.monitor_log import MonitorLog, monitor_lambdas, write_scalars as write_monitor_scalars
+from run_folder.train_log import IntervalMeans, TrainLog, first_non_finite
 
-from training.run_folder import BEST_ON_TEST_DIR, CHECKPOINT_DIR, CONFIG_FILE, HOLDOUT_SCORES_FILE  # noqa: F401
+from run_folder import BEST_ON_TEST_DIR, CHECKPOINT_DIR, CONFIG_FILE, HOLDOUT_SCORES_FILE  # noqa: F401
 PREVIEW_SAMPLES = 8
 PROGRESS_LOSSES = ("critic_loss", "gradient_penalty", "adversarial_loss", "image_reconstruction")
 
@@ -53,7 +55,7 @@ def resolve_config(config, explicit_flags=()):
         # The strategy only decides which devices compute the same updates: it comes from the command line
         # (a run started on one GPU may resume on four, the global batch being the same).
         explicit_flags = [name for name in explicit_flags if name != "strategy"]
-        resolved = run_folder.reconcile_with_saved(config, explicit_flags)
+        resolved = reconcile_with_saved(config, explicit_flags)
         return dataclasses.replace(resolved, strategy=config.strategy).validate(), True
     if os.path.isdir(config.run_dir) and not run_folder.holds_only_the_lock(config.run_dir):
         raise ConfigError(f"--run_dir={config.run_dir} exists, is not empty and holds no {CONFIG_FILE}; "
@@ -330,7 +332,7 @@ class TrainingJob:
     def monitor(self, step, writer=None):
         """Test-set monitoring (metrics.csv): labelled as monitoring; the default run never selects on it. One
         row per lambda of monitor_lambdas (the run's score_lambda first); --keep_best_on_test uses score_lambda.
-        writer: also as TensorBoard scalars under monitor/ (training.monitor_log.write_scalars)."""
+        writer: also as TensorBoard scalars under monitor/ (run_folder.monitor_log.write_scalars)."""
         from evaluation.diagnostics import GoodReconstructions
         from evaluation.image_metrics import image_auroc
         from evaluation.metric_inputs import MetricUndefined

@@ -5,7 +5,7 @@ from config import TrainConfig
 from errors import ConfigError
 from models.cbigan import CBiGAN
 from data.categories import spec_for
-from training import run_folder
+import run_folder
 
 
 @dataclasses.dataclass

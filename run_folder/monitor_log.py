@@ -10,8 +10,8 @@ under monitor/ (write_scalars).
 import csv
 import os
 
-from training.run_folder import read_csv_rows
-from training.train_log import rewrite_csv, rows_up_to
+from run_folder.files import read_csv_rows
+from run_folder.train_log import rewrite_csv, rows_up_to
 
 # reconstruction_specificity: of the monitored (EMA) weights on up to 64 good test images
 # (evaluation/diagnostics.py; about 1 = one template for every input); the same on each lambda's row.

@@ -4,7 +4,7 @@ rewrite); a torn last line (a kill during an append) is dropped on read."""
 import csv
 import math
 
-from training.run_folder import atomic_write, read_csv_rows
+from run_folder.files import atomic_write, read_csv_rows
 
 LOSS_COLUMNS = ("critic_loss", "gradient_penalty", "critic_total", "adversarial_loss", "image_reconstruction",
                 "latent_reconstruction", "consistency_loss", "generator_encoder_total", "real_score",

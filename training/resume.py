@@ -1,0 +1,27 @@
+"""The resume rules: on an existing run folder the saved config.json wins over the command line, except for the
+settings that do not change what is being trained (RESUMABLE_CHANGES)."""
+from config import TrainConfig
+from errors import ConfigError
+from run_folder import CONFIG_FILE
+
+# Settings that may differ when resuming (they do not change what is being trained).
+RESUMABLE_CHANGES = {"steps", "checkpoint_every", "log_every", "preview_every", "keep_checkpoints",
+                     "monitor_every", "data_dir", "run_dir"}
+
+
+def reconcile_with_saved(config, explicit_flags):
+    """On resume: the saved config wins; a flag given explicitly with a different value is an error, except
+    for the settings in RESUMABLE_CHANGES (e.g. --steps to extend a run)."""
+    saved, _ = TrainConfig.load(config.run_dir)
+    merged = saved.to_dict()
+    for name in explicit_flags:
+        if name not in merged:
+            continue
+        new, old = getattr(config, name), merged[name]
+        if name in RESUMABLE_CHANGES:
+            merged[name] = new
+        elif new != old:
+            raise ConfigError(f"--{name}={new} conflicts with {old!r} saved in {config.run_dir}/{CONFIG_FILE}; "
+                              "drop the flag to resume, or choose a new --run_dir")
+    merged["run_dir"] = config.run_dir
+    return TrainConfig.from_dict(merged)

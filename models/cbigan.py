@@ -31,7 +31,8 @@ def build_networks(config, image_size):
 
 class CBiGAN(keras.Model):
     def __init__(self, config, image_size, strategy=None, precision=None, **kwargs):
-        """strategy: a tf.distribute strategy to build and train under (None: one device, no strategy).
+        """strategy: a tf.distribute strategy to build and train under (None: one device, TensorFlow's default
+        strategy; the steps then take plain tensors, not distributed batches).
         precision: the Keras dtype policy the networks compute in (None: the global policy, float32 unless set;
         weights stay float32). Dynamic loss scaling wraps both optimizers when config.precision is
         "mixed_float16", whatever the policy here, so checkpoints keep one structure per config."""
@@ -44,7 +45,11 @@ class CBiGAN(keras.Model):
         self.d_iter = int(config.d_iter)
         self.skip_critic = bool(config.skip_critic)
         self.ema_every = int(config.ema_every)
-        self.strategy = strategy
+        # One device (strategy None): TensorFlow's default strategy, whose run() calls the replica update directly
+        # (one replica, the whole batch) and whose reduce() returns its value, so the one-device graph is the
+        # plain one. Variables are built under the given strategy's scope only (none on one device).
+        self.strategy = tf.distribute.get_strategy() if strategy is None else strategy
+        self.replicas = int(self.strategy.num_replicas_in_sync)
         with distributed.scope(strategy), distributed.precision_policy(precision):
             keras.utils.set_random_seed(config.seed)  # weight initialisation
             self.encoder, self.generator, self.critic = build_networks(config, image_size)
@@ -62,15 +67,12 @@ class CBiGAN(keras.Model):
         self.rng = tf.random.Generator.from_seed(config.seed)
         self.ema_pairs = list(zip(self.encoder.weights + self.generator.weights,
                                   self.ema_encoder.weights + self.ema_generator.weights))
-        if strategy is None:
-            signature = [tf.TensorSpec([None, image_size, image_size, 3], tf.float32)]
-            self.critic_step = tf.function(self._critic_step, input_signature=signature)
-            self.generator_encoder_step = tf.function(self._generator_encoder_step, input_signature=signature)
-            self.joint_step = tf.function(self._joint_step, input_signature=signature)
-        else:  # x is a distributed batch (strategy.experimental_distribute_dataset): one value per replica
-            self.critic_step = tf.function(self._distributed_critic_step)
-            self.generator_encoder_step = tf.function(self._distributed_generator_encoder_step)
-            self.joint_step = tf.function(self._distributed_joint_step)
+        # One device: x is a tensor; its None batch axis traces each step once for every batch size. Under a
+        # strategy x is a distributed batch (strategy.experimental_distribute_dataset): one value per replica.
+        signature = [tf.TensorSpec([None, image_size, image_size, 3], tf.float32)] if strategy is None else None
+        self.critic_step = tf.function(self._critic_step, input_signature=signature)
+        self.generator_encoder_step = tf.function(self._generator_encoder_step, input_signature=signature)
+        self.joint_step = tf.function(self._joint_step, input_signature=signature)
         self.scheduled_ema_update = tf.function(self._scheduled_ema_update)
 
     def _optimizer(self, learning_rate, beta_1, beta_2):
@@ -155,34 +157,68 @@ class CBiGAN(keras.Model):
             "fake_score": tf.reduce_mean(fake_scores),
         }
 
-    # ---- the two updates (tf.function, traced once each) ----
+    # ---- the update steps (tf.function, traced once each) ----
+    # Each draws z / epsilon for the global batch x, runs its update on every replica (strategy.run) on that
+    # replica's rows and reduces the losses; on one device (the default strategy) run() calls the update and
+    # reduce() returns its losses, so the graph is the plain one-device graph.
 
     def _critic_step(self, x):
-        batch = tf.shape(x)[0]
+        """One critic update: L_D (eq. 6) plus the gradient penalty."""
+        batch = self._global_batch(x)
         z = self.rng.normal([batch, self.latent_size])
         epsilon = self.rng.uniform([batch])
-        results = self._critic_update(x, z, epsilon)
+        results = self._run_per_replica(self._critic_update, x, z, epsilon)
         self.step.assign_add(1)
         return results
 
     def _generator_encoder_step(self, x):
-        z = self.rng.normal([tf.shape(x)[0], self.latent_size])
-        results = self._generator_encoder_update(x, z)
+        """One G/E update: L*_{E,G} (eq. 13); then the EMA of E and G (unless on the authors' schedule)."""
+        z = self.rng.normal([self._global_batch(x), self.latent_size])
+        results = self._run_per_replica(self._generator_encoder_update, x, z)
+        if not self.ema_every:
+            self._update_ema()  # cross-replica context: once per step, the same value on every replica
+        self.step.assign_add(1)
+        return results
+
+    def _joint_step(self, x):
+        """d_iter 0: the critic and the G/E update on the same batch (_joint_update); then the EMA."""
+        batch = self._global_batch(x)
+        z_critic = self.rng.normal([batch, self.latent_size])
+        epsilon = self.rng.uniform([batch])
+        z = self.rng.normal([batch, self.latent_size])
+        results = self._run_per_replica(self._joint_update, x, z_critic, epsilon, z)
         if not self.ema_every:
             self._update_ema()
         self.step.assign_add(1)
         return results
 
-    def _joint_step(self, x):
-        batch = tf.shape(x)[0]
-        z_critic = self.rng.normal([batch, self.latent_size])
-        epsilon = self.rng.uniform([batch])
-        z = self.rng.normal([batch, self.latent_size])
-        results = self._joint_update(x, z_critic, epsilon, z)
-        if not self.ema_every:
-            self._update_ema()
-        self.step.assign_add(1)
-        return results
+    def _global_batch(self, x):
+        """The number of images in the global batch x: one replica's rows times the replicas (equal slices)."""
+        rows = tf.shape(self.strategy.experimental_local_results(x)[0])[0]
+        return rows if self.replicas == 1 else rows * self.replicas
+
+    def _run_per_replica(self, update, x, *draws):
+        """update(x, *its rows of draws, replicas=...) on every replica; the losses reduced over the replicas."""
+        def replica_update(x, *draws):
+            return update(x, *self._replica_slice(x, *draws), replicas=self.replicas)
+        return self._reduce(self.strategy.run(replica_update, args=(x, *draws)))
+
+    def _replica_slice(self, x, *values):
+        """This replica's rows of global-batch tensors: replica i holds rows [i*b, (i+1)*b) of the global
+        batch, as experimental_distribute_dataset splits it (one replica: all of them)."""
+        if self.replicas == 1:
+            return values
+        context = tf.distribute.get_replica_context()
+        size = tf.shape(x)[0]
+        start = tf.cast(context.replica_id_in_sync_group, tf.int32) * size
+        return [value[start:start + size] for value in values]
+
+    def _reduce(self, per_replica_results):
+        """The global-batch means: the sum over replicas of their scaled means."""
+        return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for name, value in per_replica_results.items()}
+
+    # ---- the updates on one replica ----
 
     def _critic_update(self, x, z, epsilon, replicas=1):
         """One critic update on (x, z, epsilon). With replicas > 1 (per replica, under a strategy) the losses
@@ -231,67 +267,6 @@ class CBiGAN(keras.Model):
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             return optimizer.scale_loss(loss)
         return loss
-
-    # ---- the same updates under a tf.distribute strategy ----
-
-    def _replica_slice(self, x, *values):
-        """This replica's rows of global-batch tensors: replica i holds rows [i*b, (i+1)*b) of the global
-        batch, as experimental_distribute_dataset splits it."""
-        context = tf.distribute.get_replica_context()
-        size = tf.shape(x)[0]
-        start = tf.cast(context.replica_id_in_sync_group, tf.int32) * size
-        return [value[start:start + size] for value in values]
-
-    def _global_batch(self, x):
-        per_replica = self.strategy.experimental_local_results(x)[0].shape[0]
-        return per_replica * self.strategy.num_replicas_in_sync
-
-    def _reduce(self, per_replica_results):
-        """The global-batch means: the sum over replicas of their scaled means."""
-        return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-                for name, value in per_replica_results.items()}
-
-    def _distributed_critic_step(self, x):
-        batch = self._global_batch(x)
-        z = self.rng.normal([batch, self.latent_size])
-        epsilon = self.rng.uniform([batch])
-
-        def replica_update(x, z, epsilon):
-            z, epsilon = self._replica_slice(x, z, epsilon)
-            return self._critic_update(x, z, epsilon, replicas=self.strategy.num_replicas_in_sync)
-
-        results = self._reduce(self.strategy.run(replica_update, args=(x, z, epsilon)))
-        self.step.assign_add(1)
-        return results
-
-    def _distributed_generator_encoder_step(self, x):
-        z = self.rng.normal([self._global_batch(x), self.latent_size])
-
-        def replica_update(x, z):
-            (z,) = self._replica_slice(x, z)
-            return self._generator_encoder_update(x, z, replicas=self.strategy.num_replicas_in_sync)
-
-        results = self._reduce(self.strategy.run(replica_update, args=(x, z)))
-        if not self.ema_every:
-            self._update_ema()  # cross-replica context: once per step, the same value on every replica
-        self.step.assign_add(1)
-        return results
-
-    def _distributed_joint_step(self, x):
-        batch = self._global_batch(x)
-        z_critic = self.rng.normal([batch, self.latent_size])
-        epsilon = self.rng.uniform([batch])
-        z = self.rng.normal([batch, self.latent_size])
-
-        def replica_update(x, z_critic, epsilon, z):
-            z_critic, epsilon, z = self._replica_slice(x, z_critic, epsilon, z)
-            return self._joint_update(x, z_critic, epsilon, z, replicas=self.strategy.num_replicas_in_sync)
-
-        results = self._reduce(self.strategy.run(replica_update, args=(x, z_critic, epsilon, z)))
-        if not self.ema_every:
-            self._update_ema()
-        self.step.assign_add(1)
-        return results
 
     def _update_ema(self):
         """EMA of E and G after each G/E update. With ema_warmup the decay is min(decay, (1+n)/(10+n)) as in

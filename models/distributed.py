@@ -1,6 +1,7 @@
 """tf.distribute strategies and Keras mixed-precision policies for training (--strategy, --precision).
 
-Strategies: "default" is no strategy (one device, the code path of a plain run); "mirrored" is
+Strategies: "default" is one device: make_strategy gives None, training/loop.py does not distribute the data
+and CBiGAN runs its per-replica update under TensorFlow's default strategy (one replica); "mirrored" is
 tf.distribute.MirroredStrategy (every GPU of this host, or every logical device when there is no GPU);
 "multiworker" is tf.distribute.MultiWorkerMirroredStrategy over the hosts described by the TF_CONFIG
 environment variable (docs/SCALING.md). Under a strategy CBiGAN keeps its variables mirrored, runs each update
@@ -18,7 +19,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def make_strategy(name):
-    """The tf.distribute strategy for --strategy; None for "default" (no strategy)."""
+    """The tf.distribute strategy for --strategy; None for "default" (one device: plain batches, no scope)."""
     import tensorflow as tf
     if name == "default":
         return None
@@ -45,7 +46,7 @@ def replicas(strategy):
 
 
 def scope(strategy):
-    """strategy.scope(), or nothing for the default (no strategy)."""
+    """strategy.scope(), or nothing for the default (None: one device)."""
     return contextlib.nullcontext() if strategy is None else strategy.scope()
 
 

@@ -30,7 +30,7 @@ def compare(runs, data_dir=None, smoothing_sigma=4.0, topk_percent=1.0, batch_si
     add_repo_to_path()
     from evaluation import image_scores as IS
     from evaluation.evaluate_run import EvalSettings, evaluate_run, load_evaluation
-    from training.restore import restore_run
+    from inference.restore import restore_run
 
     rows = []
     for run in runs:

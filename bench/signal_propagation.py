@@ -71,7 +71,7 @@ def main():
 
     restored = None
     if args.run:
-        from training.restore import restore_run
+        from inference.restore import restore_run
         restored = restore_run(args.run)
         config, spec = restored.config, restored.spec
     else:

@@ -380,11 +380,11 @@ def _example_indices(items):
 
 def evaluate_run(run_dir, settings=None, log=print, restored=None):
     """Evaluate one run folder and write its eval folder; returns an EvalSummary (see the module docstring).
-    restored: this run's training.restore.restore_run of the requested checkpoint, to reuse across evaluations
+    restored: this run's inference.restore.restore_run of the requested checkpoint, to reuse across evaluations
     (bench/image_scores.py); None restores it."""
     from evaluation.scoring import Scorer
     from data.categories import spec_for
-    from training.restore import restore_run
+    from inference.restore import restore_run
 
     settings = (settings or EvalSettings()).validate()
     run_dir = os.fspath(run_dir)

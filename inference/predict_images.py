@@ -43,7 +43,7 @@ from evaluation.scoring import Scorer
 from inference import threshold as thresholds
 from inference.heatmap_figure import overlay_heatmap, save_heatmap  # noqa: F401 (overlay_heatmap: public)
 import run_folder
-from training.restore import restore_run
+from inference.restore import restore_run
 
 PREDICTIONS_FILE = "predictions.csv"
 SKIPPED_FILE = "skipped.csv"

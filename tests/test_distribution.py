@@ -81,7 +81,7 @@ SCRIPT = textwrap.dedent("""
     from tests.fixtures_images import make_category
     from config import TrainConfig
     from training.loop import train
-    from training.restore import restore_run
+    from inference.restore import restore_run
     make_category(sys.argv[1] + "/data", "widget", train=10, test={"good": 2, "crack": 2})
     job = TrainConfig(category="widget", data_dir=sys.argv[1] + "/data", run_dir=sys.argv[1] + "/run", steps=3,
                       channels=1, latent_size=8, batch_size=4, image_size=32, d_iter=1, log_every=3,

@@ -112,7 +112,7 @@ def test_object_run(trained):
     # pixel metrics: recomputed from the restored model, maps smoothed with sigma 4 * 32 / 256 = 0.5 px
     from data.streams import test_arrays
     from evaluation.scoring import Scorer
-    from training.restore import restore_run
+    from inference.restore import restore_run
     restored = restore_run(run)
     test = test_arrays(restored.spec, find_category(str(trained["data"]), "bottle"))
     maps = Scorer(restored.model).score_images(test["image"], 32, lambdas=(0.1,))["anomaly_map"]
@@ -209,7 +209,7 @@ def test_map_image_scores(trained, run_key, image_score, topk):
     from data.images import prepare_image, read_image
     from data.streams import test_arrays
     from evaluation.scoring import Scorer
-    from training.restore import restore_run
+    from inference.restore import restore_run
 
     run = trained[run_key]
     settings = EvalSettings(image_score=image_score, topk_percent=topk, weights="last" if run_key == "tex" else "ema")

@@ -59,7 +59,7 @@ def reference_scores(run_dir, paths, score_lambda=None, weights="ema"):
     from data.images import read_image, resize_image
     from data.patches import to_patches_numpy
     from evaluation.scoring import Scorer
-    from training.restore import restore_run
+    from inference.restore import restore_run
 
     restored = restore_run(run_dir)
     spec = restored.spec

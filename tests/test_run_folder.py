@@ -168,7 +168,7 @@ def test_a_torn_last_log_line_is_dropped_on_read(tmp_path):
 
 
 def test_corrupt_newest_checkpoint_falls_back_to_the_previous_one(trained, tmp_path):
-    from training.restore import restore_run
+    from inference.restore import restore_run
     run = copy_run(trained, tmp_path)
     ckpt = run / run_folder.CHECKPOINT_DIR
     data = next(ckpt.glob("ckpt-12.data-*"))
@@ -222,7 +222,7 @@ def test_resume_skips_a_truncated_newest_checkpoint(trained, tmp_path):
 
 
 def test_garbled_state_file_and_no_readable_checkpoint(trained, tmp_path):
-    from training.restore import restore_run
+    from inference.restore import restore_run
     run = copy_run(trained, tmp_path)
     ckpt = run / run_folder.CHECKPOINT_DIR
     (ckpt / "checkpoint").write_text("\x00garbage{{")

@@ -152,7 +152,7 @@ def test_output_that_is_a_file_is_refused_before_any_work(trained, tmp_path):
 
 
 def test_edited_config_json_that_does_not_match_the_checkpoint(trained, tmp_path):
-    from training.restore import restore_run
+    from inference.restore import restore_run
     run = copy_run(trained, tmp_path)
     payload = json.loads((run / run_folder.CONFIG_FILE).read_text())
     payload["config"]["latent_size"] = 16

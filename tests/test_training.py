@@ -49,7 +49,7 @@ def run_script(args, **kwargs):
 
 def test_tiny_run_writes_every_artifact_and_resumes(tmp_path, dataset):
     from training.loop import TrainingJob, train
-    from training.restore import restore_run
+    from inference.restore import restore_run
 
     config = tiny_job_config(tmp_path, data_dir=str(dataset))
     job = TrainingJob(config)
@@ -127,7 +127,7 @@ def test_monitoring_rows_per_lambda_equal_evaluate_and_best_on_test_survives_res
     from evaluation.evaluate_run import EvalSettings, evaluate_run
     from run_folder.monitor_log import SELECTING_PURPOSE
     from training.loop import train
-    from training.restore import restore_run
+    from inference.restore import restore_run
 
     config = tiny_job_config(tmp_path, data_dir=str(dataset), steps=12, checkpoint_every=4, preview_every=0,
                              threshold_holdout=0, monitor_every=4, keep_best_on_test=True)
@@ -274,7 +274,7 @@ TINY_FLAGS = ["--channels=1", "--latent_size=8", "--image_size=32", "--log_every
 
 def test_fast_recipe_sets_its_values_and_explicit_flags_win(tmp_path, dataset):
     from config import RECIPE_SETTINGS
-    from training.restore import restore_run
+    from inference.restore import restore_run
 
     run_dir = tmp_path / "fast"
     result = run_script(["--category=widget", f"--data_dir={dataset}", f"--run_dir={run_dir}", "--recipe=fast",

@@ -8,7 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 def define_scoring_flags():
     """The flags evaluate.py, predict.py and export.py share: which weights of which checkpoint, and the image
-    score (evaluation/image_scores.py). Defined once so that their names, defaults and help agree; listed by the
+    score (models/image_scores.py). Defined once so that their names, defaults and help agree; listed by the
     calling script's --help (absl's module_name of the main script is sys.argv[0])."""
     from absl import flags
 

@@ -46,7 +46,7 @@ def main(argv):
     print_devices()
     from evaluation.collect import evaluate_folder, is_folder_of_runs
     from evaluation.evaluate_run import EvalSettings, evaluate_run, format_summary, parse_lambdas
-    from evaluation.image_scores import parse_topk_percent
+    from models.image_scores import parse_topk_percent
     settings = EvalSettings(weights=FLAGS.weights, checkpoint=FLAGS.checkpoint, data_dir=FLAGS.data_dir,
                             lambdas=parse_lambdas(FLAGS.lambdas), feature_layer=FLAGS.feature_layer,
                             batch_size=FLAGS.score_batch_size, smoothing_sigma=FLAGS.smoothing_sigma,

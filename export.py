@@ -30,7 +30,7 @@ def main(argv):
     from absl import logging
     logging.set_verbosity(logging.WARNING)  # tf.saved_model.save logs every step at INFO
     from errors import ConfigError
-    from evaluation.image_scores import parse_topk_percent, validate
+    from models.image_scores import parse_topk_percent, validate
     from inference.export_model import export_run, parse_formats, require_converters
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments {argv[1:]}; use --run=runs/x --output=DIR")

@@ -31,7 +31,7 @@ def main(argv):
     from runtime_threads import configure_threads
     configure_threads()  # parallel scoring streams, a core each (docs/PERFORMANCE.md)
     from errors import ConfigError
-    from evaluation.image_scores import parse_topk_percent, validate
+    from models.image_scores import parse_topk_percent, validate
     from inference.predict_images import predict
     if not FLAGS.run:
         raise ConfigError("--run is required (a run folder written by train.py)")

@@ -3,7 +3,7 @@
     python bench/image_scores.py --run runs/bottle-a [--run runs/bottle-b ...] [--topk_percent=1] [--csv out.csv]
 
 For each run given, evaluates (evaluation/evaluate_run.py, in this process) the EMA and the last weights with
-each image score (paper = eq. 7 at the run's lambda, map_max, map_topk; evaluation/image_scores.py) and prints
+each image score (paper = eq. 7 at the run's lambda, map_max, map_topk; models/image_scores.py) and prints
 one markdown table row per (run, weights, image score): image AUROC, maximum balanced accuracy, and the AUROC of
 the mean-image baseline scored with the same aggregation. Each evaluation goes to its usual eval folder (eval,
 eval_last, eval_map_max, eval_last_map_topk, ...); an existing evaluation with the same settings and checkpoint
@@ -28,7 +28,7 @@ def compare(runs, data_dir=None, smoothing_sigma=4.0, topk_percent=1.0, batch_si
             log=lambda *a: None):
     """One dict per (run, weights, image score) with the COLUMNS keys (image_score in words)."""
     add_repo_to_path()
-    from evaluation import image_scores as IS
+    from models import image_scores as IS
     from evaluation.evaluate_run import EvalSettings, evaluate_run, load_evaluation
     from inference.restore import restore_run
 

@@ -54,7 +54,7 @@ def profile(what, setting, steps, batch_size):
     import tensorflow as tf
 
     from config import TrainConfig
-    from evaluation.scoring import Scorer
+    from models.scoring import Scorer
     from models.cbigan import CBiGAN
 
     side = SIDES[setting]

@@ -40,7 +40,7 @@ def run_setting(setting, repeats, streams=None, images=None):
     from config import TrainConfig
     from data.images import to_model_range_numpy
     from data.patches import to_patches_numpy
-    from evaluation.scoring import Scorer
+    from models.scoring import Scorer
     from models.cbigan import CBiGAN
 
     s = dict(SETTINGS[setting], **({"images": images} if images else {}))

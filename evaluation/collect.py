@@ -19,7 +19,7 @@ f1 at the run's held-out threshold, predict.py's) for the runs that have held-ou
 Method labels (table rows): "CBiGAN alpha=<alpha>" for alpha > 0, "EGBAD (alpha=0)" for alpha 0. When two runs
 of the same category get the same label, each of them gets its run folder name appended in brackets,
 e.g. "CBiGAN alpha=0.0001 [bottle-alpha0.0001-20250101-120000]". With a map image score (--image_score=map_max
-or map_topk, evaluation/image_scores.py) every one of our rows, the mean-image baseline included, names it:
+or map_topk, models/image_scores.py) every one of our rows, the mean-image baseline included, names it:
 "CBiGAN alpha=0.0001, map max", "mean-image baseline, map top-1% mean"; rows without it use the paper's score
 (eq. 7), as the paper's own rows. results.md ends with a list of the runs behind each row (folder, step,
 weights, checkpoint, feature layer, lambda, image score).
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from run_folder import CONFIG_FILE
 from errors import ConfigError
-from evaluation import image_scores as IS
+from models import image_scores as IS
 from evaluation import tables
 from evaluation.curves import training_curves_plot
 from evaluation.evaluate_run import EvalSettings, NoCheckpoint, evaluate_run, format_summary, load_evaluation

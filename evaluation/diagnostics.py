@@ -8,7 +8,7 @@ template_auroc:
   the image AUROC of a model-free baseline: the L1 distance of each model input (object image or texture patch)
   to the mean training image at the same position, max over the patches of an image (as the model's score).
   A trained model should beat it; a model that does not has learned nothing beyond the mean image.
-  With a map image score (evaluation/image_scores.py: map_max, map_topk) the baseline uses the same aggregation:
+  With a map image score (models/image_scores.py: map_max, map_topk) the baseline uses the same aggregation:
   its map is the per-pixel L1 distance to the mean image (summed over channels, patches stitched), smoothed and
   aggregated exactly as the model's anomaly map, so the comparison stays fair.
 """

@@ -37,12 +37,12 @@ from data.streams import iter_test_chunks, load_train_images
 from errors import ConfigError, DatasetError
 from evaluation import diagnostics as D
 from evaluation import image_metrics as IM
-from evaluation import image_scores as IS
-from evaluation import map_transforms as MT
+from models import image_scores as IS
+from models import map_transforms as MT
 from evaluation import pixel_metrics as PM
 from evaluation import plots, reports, tensorboard_log
 from evaluation.metric_inputs import MetricUndefined
-from evaluation.scoring import DEFAULT_LAMBDAS
+from models.scoring import DEFAULT_LAMBDAS
 from inference import threshold as thresholds
 import run_folder
 
@@ -84,7 +84,7 @@ class EvalSettings:
     output: Optional[str] = None         # None: default_output_dir(...)
     smoothing_sigma: float = DEFAULT_SMOOTHING_SIGMA  # Gaussian sigma of the pixel maps, in px at 256 px scale
     pixel_size: int = 0                  # side of the maps/masks for pixel metrics; 0: the run's image size
-    image_score: str = IS.DEFAULT_IMAGE_SCORE  # "paper" (eq. 7), "map_max", "map_topk" (evaluation/image_scores.py)
+    image_score: str = IS.DEFAULT_IMAGE_SCORE  # "paper" (eq. 7), "map_max", "map_topk" (models/image_scores.py)
     topk_percent: float = IS.DEFAULT_TOPK_PERCENT  # map_topk: the mean of the top k % of the smoothed map
 
     def validate(self):
@@ -382,7 +382,7 @@ def evaluate_run(run_dir, settings=None, log=print, restored=None):
     """Evaluate one run folder and write its eval folder; returns an EvalSummary (see the module docstring).
     restored: this run's inference.restore.restore_run of the requested checkpoint, to reuse across evaluations
     (bench/image_scores.py); None restores it."""
-    from evaluation.scoring import Scorer
+    from models.scoring import Scorer
     from data.categories import spec_for
     from inference.restore import restore_run
 

@@ -11,7 +11,7 @@
   in which each anomalous pixel weighs 1 / (size of its component * number of components)); ~11 s and ~0.6 GB
   beyond the inputs for 65M pixels. Tests compare it with a brute-force implementation of the definition.
 
-The maps are smoothed and resized before these metrics by evaluation/map_transforms.py. Masks and maps are
+The maps are smoothed and resized before these metrics by models/map_transforms.py. Masks and maps are
 checked by evaluation/metric_inputs.py: masks without anomalous (or without normal) pixels or non-finite map
 values raise `MetricUndefined` (a one-line `UserError`); mismatched shapes raise `ValueError`.
 """

@@ -5,7 +5,7 @@ scores.csv      one row per test image, in the stable test order of data/files.p
                 feature_error (L_fD, eq. 9), then score_lambda_<l> (eq. 7) for each lambda, ascending.
                 Textures: L_R and L_fD are the maxima over the image's patches and each score is the maximum
                 over the patches of eq. 7 (so it is not eq. 7 of the two maxima). With a map image score
-                (evaluation/image_scores.py) a last column score_<image score> (e.g. score_map_max) holds it.
+                (models/image_scores.py) a last column score_<image score> (e.g. score_map_max) holds it.
 metrics.csv     one row per lambda, ascending: lambda, image_auroc, balanced_accuracy, threshold, pixel_auroc,
                 aupro, holdout_threshold, false_alarm_rate, detection_rate, precision, f1, f1_max, aupr, weights,
                 checkpoint, step, feature_layer, image_score (paper), topk_percent (empty), protocol (fair: the
@@ -50,7 +50,7 @@ def score_column(score_lambda) -> str:
 
 def map_score_column(image_score, topk_percent=None) -> str:
     """Column name of a map image score in scores.csv: score_map_max, score_map_topk, score_map_topk5, ..."""
-    from evaluation.image_scores import DEFAULT_TOPK_PERCENT, name
+    from models.image_scores import DEFAULT_TOPK_PERCENT, name
     return f"score_{name(image_score, DEFAULT_TOPK_PERCENT if topk_percent is None else topk_percent)}"
 
 

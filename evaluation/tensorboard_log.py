@@ -15,7 +15,7 @@ METRICS = ("image_auroc", "balanced_accuracy", "pixel_auroc", "aupro")
 
 def variant(summary):
     """The tag segment naming what was evaluated (weights, non-default checkpoint, non-default image score)."""
-    from evaluation import image_scores as IS
+    from models import image_scores as IS
     parts = [summary.weights]
     if summary.checkpoint != "latest":
         parts.append(summary.checkpoint)

@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 
 from errors import ConfigError
-from evaluation import image_scores as IS
+from models import image_scores as IS
 from inference import threshold as thresholds
 from inference.predict_images import Predictor, preprocess
 

@@ -7,7 +7,7 @@ The SavedModel holds the encoder, generator and critic weights of the run and on
   (data/images.prepare_image),
   x / 127.5 - 1, the non-overlapping patch grid (data/patches.to_patches; one patch for objects), E, G,
   the critic features (config.feature_layer), eq. 7-9 per patch, max over patches, stitched per-pixel L1 maps.
-  With a map image score (image_score map_max / map_topk, evaluation/image_scores.py) `score` is the max / top-k %
+  With a map image score (image_score map_max / map_topk, models/image_scores.py) `score` is the max / top-k %
   mean of the stitched map after evaluate.py's Gaussian smoothing (written as a matrix product, exact).
 Loading needs only TensorFlow (tf.saved_model.load); none of this repository's code.
 
@@ -28,10 +28,10 @@ import tensorflow as tf
 from data.images import TARGET_MEAN, TARGET_STD
 from data.patches import stitch_patches, to_patches
 from errors import ConfigError
-from evaluation import image_scores as IS
+from models import image_scores as IS
 from inference.predict_images import Predictor
 from inference.threshold import DEFAULT_QUANTILE
-from evaluation.scoring import score_graph
+from models.scoring import score_graph
 import run_folder
 
 README_FILE = "README.txt"

@@ -7,9 +7,9 @@ explicitly is always tried, whatever its extension. The same file reached twice 
 Each image goes through the test-time pipeline of data/streams.py: read_image (any PNG/JPEG/BMP, gray/RGB/RGBA,
 8/16 bit -> uint8 RGB), prepare_image to spec.image_size (bilinear without antialiasing, float32, unrounded),
 the patch grid (objects: one patch = the whole image),
-x / 127.5 - 1. Scores come from evaluation.scoring.Scorer (eq. 7-9; textures: max over patches), or with a map
+x / 127.5 - 1. Scores come from models.scoring.Scorer (eq. 7-9; textures: max over patches), or with a map
 image score (image_score map_max / map_topk) from the smoothed anomaly map as evaluate.py computes them
-(evaluation/image_scores.py); the threshold is then chosen on the held-out images scored the same way.
+(models/image_scores.py); the threshold is then chosen on the held-out images scored the same way.
 
 Unreadable files (corrupt, truncated, unsupported, missing) are reported on stderr and skipped: they are not
 rows of predictions.csv (every row there has numbers) but are listed with the reason in skipped.csv next to it.
@@ -38,8 +38,8 @@ from data.images import prepare_image, read_image, to_model_range_numpy
 from data.patches import to_patches_numpy
 from config import TrainConfig, scoring_defaults
 from errors import ConfigError, DatasetError
-from evaluation import image_scores as IS
-from evaluation.scoring import Scorer
+from models import image_scores as IS
+from models.scoring import Scorer
 from inference import threshold as thresholds
 from inference.heatmap_figure import overlay_heatmap, save_heatmap  # noqa: F401 (overlay_heatmap: public)
 import run_folder

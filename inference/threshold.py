@@ -2,11 +2,11 @@
 
 At the end of training, training/loop.py scores a held-out slice of the train/good images (every k-th image,
 TrainConfig.threshold_holdout) and writes <run>/holdout_scores.csv (path, reconstruction_error, feature_error,
-score_lambda_<l> for l in evaluation.scoring.DEFAULT_LAMBDAS; EMA weights). The default threshold is a high
+score_lambda_<l> for l in models.scoring.DEFAULT_LAMBDAS; EMA weights). The default threshold is a high
 quantile of those good scores (DEFAULT_QUANTILE, numpy's "linear" interpolation); an image is anomalous when
 its score is strictly greater than the threshold. An explicit value (--threshold) overrides it.
 The stored columns are the paper's image score (eq. 7); a threshold for a map image score (map_max, map_topk:
-evaluation/image_scores.py) is always computed on the held-out images listed there, scored with that
+models/image_scores.py) is always computed on the held-out images listed there, scored with that
 aggregation (the `rescore` callable of choose_threshold; inference/predict_images.Predictor.threshold).
 
 Trade-off: the quantile only sees good images, so it bounds the false-alarm rate on images like the held-out

@@ -16,13 +16,13 @@ from PIL import Image
 from data.files import find_category
 from errors import ConfigError, DatasetError
 from evaluation import image_metrics as IM
-from evaluation import map_transforms as MT
+from models import map_transforms as MT
 from evaluation import pixel_metrics as PM
 from evaluation.collect import evaluate_folder, method_label, method_labels
 from evaluation.evaluate_run import (EvalSettings, NoCheckpoint, evaluate_run, format_summary, load_evaluation,
                                      parse_lambdas)
 from evaluation.metric_inputs import MetricUndefined
-from evaluation.scoring import DEFAULT_LAMBDAS, combine
+from models.scoring import DEFAULT_LAMBDAS, combine
 from tests.conftest import REPO, tiny_config
 from tests.fixtures_images import make_category
 
@@ -111,7 +111,7 @@ def test_object_run(trained):
 
     # pixel metrics: recomputed from the restored model, maps smoothed with sigma 4 * 32 / 256 = 0.5 px
     from data.streams import test_arrays
-    from evaluation.scoring import Scorer
+    from models.scoring import Scorer
     from inference.restore import restore_run
     restored = restore_run(run)
     test = test_arrays(restored.spec, find_category(str(trained["data"]), "bottle"))
@@ -208,7 +208,7 @@ def test_map_image_scores(trained, run_key, image_score, topk):
     (textures: the whole stitched image map); their own eval folder; one metrics row without lambda."""
     from data.images import prepare_image, read_image
     from data.streams import test_arrays
-    from evaluation.scoring import Scorer
+    from models.scoring import Scorer
     from inference.restore import restore_run
 
     run = trained[run_key]

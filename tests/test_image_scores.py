@@ -1,4 +1,4 @@
-"""evaluation/image_scores.py: map_max and map_topk against hand computations (numpy smoothing written out
+"""models/image_scores.py: map_max and map_topk against hand computations (numpy smoothing written out
 here), the graph version of the exported model, flag validation and names."""
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from errors import ConfigError
-from evaluation import image_scores as S
+from models import image_scores as S
 
 
 def hand_smooth(m, sigma):

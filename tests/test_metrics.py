@@ -10,7 +10,7 @@ from sklearn.metrics import average_precision_score, f1_score, precision_score, 
 from errors import UserError
 from evaluation.image_metrics import (aupr, f1_max, image_auroc, max_balanced_accuracy, operating_point,
                                       per_defect_auroc)
-from evaluation.map_transforms import resize_maps, smooth_maps
+from models.map_transforms import resize_maps, smooth_maps
 from evaluation.metric_inputs import MetricUndefined
 from evaluation.pixel_metrics import aupro, pixel_auroc, pro_curve
 

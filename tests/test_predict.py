@@ -58,7 +58,7 @@ def reference_scores(run_dir, paths, score_lambda=None, weights="ema"):
     """Scores computed without inference/: read_image, resize_image, patches, [-1, 1], Scorer."""
     from data.images import read_image, resize_image
     from data.patches import to_patches_numpy
-    from evaluation.scoring import Scorer
+    from models.scoring import Scorer
     from inference.restore import restore_run
 
     restored = restore_run(run_dir)
@@ -333,7 +333,7 @@ def test_preprocess_applies_the_runs_intensity_mode():
 def hand_map_scores(maps, image_score, topk_percent, sigma):
     """The smoothed map (scipy's Gaussian, as the pixel metrics), then its max or the mean of its top
     ceil(k % of the pixels), by sorting."""
-    from evaluation.map_transforms import smooth_maps
+    from models.map_transforms import smooth_maps
     ordered = -np.sort(-smooth_maps(np.asarray(maps, np.float32), sigma).reshape(len(maps), -1), axis=1)
     k = 1 if image_score == "map_max" else max(1, int(np.ceil(topk_percent / 100 * ordered.shape[1] - 1e-9)))
     return ordered[:, :k].mean(axis=1)

@@ -1,4 +1,4 @@
-"""The Scorer (evaluation/scoring.py) against a numpy re-implementation of eq. 7-9 from the sub-networks' outputs:
+"""The Scorer (models/scoring.py) against a numpy re-implementation of eq. 7-9 from the sub-networks' outputs:
 L_R, L_fD for both feature layers, the eq. 7 combination, the error map, EMA vs last weights, and the texture
 mode (max over patches, maps stitched into the patch grid)."""
 import numpy as np
@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tests.conftest import tiny_config
 from data.patches import to_patches_numpy
-from evaluation.scoring import DEFAULT_LAMBDAS, Scorer, combine
+from models.scoring import DEFAULT_LAMBDAS, Scorer, combine
 from models.cbigan import CBiGAN
 
 SIDE = 32

@@ -21,7 +21,7 @@ from data.images import check_category_files, non_square_note, to_model_range_nu
 from data.patches import to_patches_numpy
 from data.streams import iter_test_chunks, load_train_images, train_dataset
 from errors import ConfigError, TrainingDiverged
-from evaluation.scoring import DEFAULT_LAMBDAS, Scorer
+from models.scoring import DEFAULT_LAMBDAS, Scorer
 from models import distributed
 from models.cbigan import CBiGAN
 import run_folder

@@ -1,12 +1,12 @@
 """Image scores: the paper's eq. 7 (default) or an aggregation of the smoothed anomaly map.
 
     paper     A(x) = (1 - lambda) L_R(x) + lambda L_fD(x) (eq. 7-9, L1 sums over every pixel; textures: the max
-              over the image's patches), evaluation/scoring.py.
+              over the image's patches), models/scoring.py.
     map_max   the maximum of the smoothed anomaly map of the whole image.
     map_topk  the mean of the top k % of the smoothed map's values (k = topk_percent, default 1; the count is
               ceil(k / 100 * H * W), at least 1).
 
-The anomaly map is the one of the pixel metrics (evaluation/scoring.py): the per-pixel L1 reconstruction error
+The anomaly map is the one of the pixel metrics (models/scoring.py): the per-pixel L1 reconstruction error
 |x - G(E(x))| summed over the 3 channels of the [-1, 1] image, at the run's image size (textures: stitched from
 the patch maps, so the whole image, not one patch). It is the L_R term only: the critic features have no
 per-pixel map, so lambda does not enter the map scores. It is smoothed exactly as for the pixel metrics: a
@@ -90,7 +90,7 @@ def topk_count(n_values, topk_percent):
 
 def smooth(maps, sigma_px):
     """Gaussian smoothing of (N, H, W) maps with sigma in pixels, as the pixel metrics (float32)."""
-    from evaluation.map_transforms import smooth_maps
+    from models.map_transforms import smooth_maps
     return smooth_maps(np.asarray(maps, np.float32), float(sigma_px))
 
 

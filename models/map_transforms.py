@@ -1,5 +1,5 @@
 """Gaussian smoothing and bilinear resizing of anomaly maps, applied before the pixel metrics
-(evaluation/pixel_metrics.py) and before aggregating a map into an image score (evaluation/image_scores.py)."""
+(evaluation/pixel_metrics.py) and before aggregating a map into an image score (models/image_scores.py)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,15 @@
 """export.py / inference/export_model.py: the SavedModel, loaded in a fresh process without this repository on
-sys.path, gives predict.py's scores and the Scorer's anomaly maps (object run, and a 64/32 texture run); the ONNX
-and TFLite files, run by onnxruntime / the LiteRT interpreter in a fresh process, give predict.py's scores on real
-bottle images."""
+sys.path (one such process loads the module's exports), gives predict.py's scores and the Scorer's anomaly maps
+(object run, and a 64/32 texture run); the ONNX and TFLite files, run by onnxruntime / the LiteRT interpreter in a
+fresh process, give predict.py's scores on real bottle images."""
 import io
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -27,38 +29,110 @@ for name in ("inference", "training", "evaluation", "models", "data.patches"):
     assert not found, name + " is importable"
 """
 
-# Runs in a fresh interpreter with cwd = a temp folder and no PYTHONPATH: only TensorFlow and numpy.
+# Runs in a fresh interpreter with cwd = a temp folder and no PYTHONPATH: only TensorFlow and numpy. It imports
+# TensorFlow once and then loads each export it is sent on stdin (one JSON line [export_dir, inputs.npz] per
+# request, one answer line per request), so the module's exports share one TensorFlow start-up.
 LOADER = r"""
-import importlib.util, os, sys
-repo = sys.argv[3]
+import importlib.util, json, os, sys, traceback
+repo = sys.argv[1]
 """ + REPO_NOT_IMPORTABLE + r"""import numpy as np
 import tensorflow as tf
-model = tf.saved_model.load(sys.argv[1])
-groups = np.load(sys.argv[2])
-result = {}
-for key in sorted(groups.files):
-    out = model.serve(tf.constant(groups[key]))
-    signature = model.signatures["serving_default"](images=tf.constant(groups[key]))
-    np.testing.assert_allclose(signature["score"].numpy(), out["score"].numpy(), rtol=1e-6)
-    for name, value in out.items():
-        result[key + "/" + name] = value.numpy()
-result["meta/image_size"] = model.image_size.numpy()
-np.savez(sys.argv[2].replace(".npz", "_out.npz"), **result)
-print("loaded-ok", sorted(out))
+
+
+def load_and_run(export_dir, inputs):
+    model = tf.saved_model.load(export_dir)
+    groups = np.load(inputs)
+    result = {}
+    for key in sorted(groups.files):
+        out = model.serve(tf.constant(groups[key]))
+        signature = model.signatures["serving_default"](images=tf.constant(groups[key]))
+        np.testing.assert_allclose(signature["score"].numpy(), out["score"].numpy(), rtol=1e-6)
+        for name, value in out.items():
+            result[key + "/" + name] = value.numpy()
+    result["meta/image_size"] = model.image_size.numpy()
+    np.savez(inputs.replace(".npz", "_out.npz"), **result)
+    return sorted(out)
+
+
+print("loader-ready", flush=True)
+for line in sys.stdin:
+    try:
+        print("loaded-ok " + json.dumps(load_and_run(*json.loads(line))), flush=True)
+    except Exception:
+        print("loader-failed " + json.dumps(traceback.format_exc()), flush=True)
 """
 
 
-def run_loader(export_dir, groups, tmp_path):
-    """Feed uint8 batches {key: [N, H, W, 3]} to the export in a fresh process; {key/output: array}."""
+class FreshLoader:
+    """The LOADER interpreter (cwd: a folder of its own, no PYTHONPATH, so neither this repository nor anything the
+    tests imported is in it), started on first use and again if it died; load(export_dir, inputs) returns its
+    answer line."""
+
+    def __init__(self, work):
+        self.work, self.proc = Path(work), None
+
+    def _start(self):
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        self.stderr = open(self.work / "stderr.txt", "w")
+        self.proc = subprocess.Popen([sys.executable, "-c", LOADER, str(REPO)], cwd=str(self.work), env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self.lines = queue.Queue()
+
+        def read(stdout, lines):
+            for line in stdout:
+                lines.put(line.rstrip("\n"))
+            lines.put(None)
+        threading.Thread(target=read, args=(self.proc.stdout, self.lines), daemon=True).start()
+        assert self._answer() == "loader-ready"
+
+    def _answer(self, timeout=300):
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                self.close()
+                raise AssertionError(f"the fresh loader gave no answer in {timeout} s")
+            if line is None:
+                self.proc.wait(timeout=60)
+                self.stderr.flush()
+                raise AssertionError((self.work / "stderr.txt").read_text()[-3000:])
+            if line.startswith(("loader-", "loaded-ok")):
+                return line
+
+    def load(self, export_dir, inputs):
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        self.proc.stdin.write(json.dumps([str(export_dir), str(inputs)]) + "\n")
+        self.proc.stdin.flush()
+        return self._answer()
+
+    def close(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None:
+            self.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def fresh_loader(tmp_path_factory):
+    loader = FreshLoader(tmp_path_factory.mktemp("fresh_loader"))
+    yield loader
+    loader.close()
+
+
+def run_loader(loader, export_dir, groups, tmp_path):
+    """Feed uint8 batches {key: [N, H, W, 3]} to the export in the fresh process; {key/output: array}."""
     work = tmp_path / "fresh"
     work.mkdir()
     inputs = str(work / "inputs.npz")
     np.savez(inputs, **groups)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-c", LOADER, str(export_dir), inputs, str(REPO)], cwd=str(work),
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "loaded-ok" in proc.stdout
+    answer = loader.load(export_dir, inputs)
+    assert answer.startswith("loaded-ok"), json.loads(answer.split(" ", 1)[1])[-3000:]
     with np.load(inputs.replace(".npz", "_out.npz")) as data:
         return {k: data[k] for k in data.files}
 
@@ -94,14 +168,12 @@ def graph_op_types(export_dir):
     return types
 
 
-def check_export_matches_predict(run_dir, tmp_path, sizes, formats=("saved_model",)):
-    """The SavedModel in a fresh process against predict.py and the Scorer; each other format in formats, in a
-    fresh process (onnxruntime / LiteRT), against the SavedModel's outputs on the same batches."""
-    from inference.export_model import export_run
+def check_export_matches_predict(run_dir, export_dir, info, loader, tmp_path, sizes, formats=("saved_model",)):
+    """The SavedModel in export_dir (exported from run_dir: info), in the fresh process, against predict.py and the
+    Scorer; each other format in formats, in a fresh process (onnxruntime / LiteRT), against the SavedModel's
+    outputs on the same batches."""
     from inference.predict_images import predict
 
-    export_dir = tmp_path / "export"
-    info = export_run(run_dir, str(export_dir), log=lambda *a: None, formats=formats)
     assert os.path.isfile(export_dir / "saved_model.pb")
     readme = (export_dir / "README.txt").read_text()
     assert "serve(images)" in readme and "uint8" in readme and "anomaly_map" in readme
@@ -111,7 +183,7 @@ def check_export_matches_predict(run_dir, tmp_path, sizes, formats=("saved_model
     assert "ResizeBilinear" in ops and "ScaleAndTranslate" not in ops
 
     groups, paths = make_inputs(str(tmp_path / "inputs"), sizes)
-    outputs = run_loader(export_dir, groups, tmp_path)
+    outputs = run_loader(loader, export_dir, groups, tmp_path)
     for fmt in formats[1:]:
         check_same_outputs(fmt, run_runtime(fmt, export_dir / info["files"][fmt], groups, tmp_path), outputs)
     summary = predict(run_dir, [str(tmp_path / "inputs")], output_dir=str(tmp_path / "pred"),
@@ -119,30 +191,36 @@ def check_export_matches_predict(run_dir, tmp_path, sizes, formats=("saved_model
     rows = {r["path"]: r for r in read_csv(summary.predictions_csv)}
     s = info["image_size"]
     assert int(outputs["meta/image_size"]) == s
+    # the Scorer's maps of every image in one call (each image is resized to s x s first), split by group below
+    _, reference = reference_scores(run_dir, [p for files in paths.values() for p in files])
+    first = 0
     for key, files in paths.items():
         for column in ("score", "reconstruction_error", "feature_error"):
             np.testing.assert_allclose(outputs[f"{key}/{column}"], [float(rows[p][column]) for p in files],
                                        rtol=1e-4, err_msg=f"{key} {column}")
         assert float(outputs[f"{key}/threshold"]) == pytest.approx(summary.threshold.value, rel=1e-6)
-        _, reference = reference_scores(run_dir, files)
-        maps = outputs[f"{key}/anomaly_map"]
+        maps, want = outputs[f"{key}/anomaly_map"], reference["anomaly_map"][first:first + len(files)]
+        first += len(files)
         assert maps.shape == (len(files), s, s)
-        np.testing.assert_allclose(maps, reference["anomaly_map"], rtol=1e-4,
-                                   atol=1e-4 * float(reference["anomaly_map"].max()))
-    return info
+        np.testing.assert_allclose(maps, want, rtol=1e-4, atol=1e-4 * float(want.max()))
 
 
-def test_export_object_run_in_fresh_process(tmp_path_factory, tmp_path):
-    run_dir, _ = trained_run(tmp_path_factory, "object")
-    info = check_export_matches_predict(run_dir, tmp_path, sizes=((32, 32), (50, 70)))
+def test_export_object_run_in_fresh_process(object_export, fresh_loader, tmp_path):
+    run_dir, export_dir, info = object_export
+    check_export_matches_predict(run_dir, export_dir, info, fresh_loader, tmp_path, sizes=((32, 32), (50, 70)))
     assert info["type"] == "object" and info["patches_per_image"] == 1
 
 
 @pytest.mark.slow  # trains a second tiny run (texture 64/32): about a minute on 2 busy cores
-def test_export_texture_run_in_fresh_process(tmp_path_factory, tmp_path):
+def test_export_texture_run_in_fresh_process(tmp_path_factory, fresh_loader, tmp_path):
+    from inference.export_model import export_run
+
     run_dir, _ = trained_run(tmp_path_factory, "texture")
     # the patch grid (reshapes, transposes) through both converters too
-    info = check_export_matches_predict(run_dir, tmp_path, sizes=((64, 64), (70, 90)), formats=formats_to_test())
+    formats = formats_to_test()
+    info = export_run(run_dir, str(tmp_path / "export"), log=lambda *a: None, formats=formats)
+    check_export_matches_predict(run_dir, tmp_path / "export", info, fresh_loader, tmp_path,
+                                 sizes=((64, 64), (70, 90)), formats=formats)
     assert info["type"] == "texture" and info["patches_per_image"] == 4
 
 
@@ -184,7 +262,7 @@ def test_standardize_intensity_graph_equals_numpy():
 
 
 @pytest.mark.parametrize("image_score, topk", [("map_max", 1.0), ("map_topk", 5.0)])
-def test_export_map_image_score_matches_evaluate(tmp_path_factory, tmp_path, image_score, topk):
+def test_export_map_image_score_matches_evaluate(tmp_path_factory, fresh_loader, tmp_path, image_score, topk):
     """An export with a map image score, run in a fresh process on the run's test images, gives evaluate.py's
     scores of the same aggregation (smoothing in the graph) and predict.py's threshold for it."""
     from data.images import read_image
@@ -212,7 +290,7 @@ def test_export_map_image_score_matches_evaluate(tmp_path_factory, tmp_path, ima
     for path in expected:
         by_size.setdefault(read_image(path).shape, []).append(path)
     groups = {f"s{i}": np.stack([read_image(p) for p in paths]) for i, paths in enumerate(by_size.values())}
-    outputs = run_loader(export_dir, groups, tmp_path)
+    outputs = run_loader(fresh_loader, export_dir, groups, tmp_path)
     for fmt in formats[1:]:
         check_same_outputs(fmt, run_runtime(fmt, export_dir / info["files"][fmt], groups, tmp_path), outputs)
     for i, paths in enumerate(by_size.values()):
@@ -303,16 +381,27 @@ def check_same_outputs(fmt, got, saved):
 
 
 @pytest.fixture(scope="module")
-def all_formats(tmp_path_factory):
-    """The tiny object run exported once as saved_model, onnx and tflite: (run_dir, export_dir, info)."""
-    for fmt in ("onnx", "tflite"):
-        need_export_packages(fmt)
+def object_export(tmp_path_factory):
+    """The tiny object run exported once (the default image score) as saved_model plus each format of
+    formats_to_test() (on CI all three, asked for in another order than FORMATS'): (run_dir, export_dir, info).
+    The fresh-process check uses its SavedModel, the ONNX / TFLite tests (all_formats) its other files."""
     from inference.export_model import export_run
 
     run_dir, _ = trained_run(tmp_path_factory, "object")
-    export_dir = tmp_path_factory.mktemp("all_formats") / "export"
-    info = export_run(run_dir, str(export_dir), formats="tflite, onnx,saved_model", log=lambda *a: None)
+    export_dir = tmp_path_factory.mktemp("object_export") / "export"
+    formats = formats_to_test()
+    flag = "tflite, onnx,saved_model" if len(formats) == 3 else ",".join(reversed(formats))
+    info = export_run(run_dir, str(export_dir), formats=flag, log=lambda *a: None)
     return run_dir, export_dir, info
+
+
+@pytest.fixture(scope="module")
+def all_formats(object_export):
+    """object_export with all three formats (skipped without the converters, failed on CI):
+    (run_dir, export_dir, info)."""
+    for fmt in ("onnx", "tflite"):
+        need_export_packages(fmt)
+    return object_export
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
-"""SIGINT / SIGTERM set a flag; the training loop checkpoints and exits at the next step boundary with the
-signal's exit code (130 for Ctrl-C, 143 for SIGTERM; errors.Interrupted). The first signal says "saving
-checkpoint..." at once; a second one while the checkpoint is being written waits for the write to end, at any
-other time it stops waiting (KeyboardInterrupt).
+"""SIGINT / SIGTERM set a flag; the training loop (training.hooks.StopHook) checkpoints and exits at the end of
+the step with the signal's exit code (130 for Ctrl-C, 143 for SIGTERM; errors.Interrupted). The first signal
+says "saving checkpoint..." at once; a second one while the checkpoint is being written waits for the write to
+end, at any other time it stops waiting (KeyboardInterrupt).
 
 "At once": Python runs a signal handler only when the main thread is back in Python code, which during a
 training step (TensorFlow's C++ code) can take seconds. So the signal also wakes a small thread (through
@@ -21,11 +21,14 @@ def _write_stderr(text):
 class StopRequest:
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, announce=None):
+    def __init__(self, announce=None, current_step=None):
         """announce(text): writes one line at once (default: straight to stderr; the training loop passes its
-        Progress.message, which first ends the live progress line)."""
+        Progress.message, which first ends the live progress line). current_step(): the last completed step or
+        None, read when the first message is said (default: the step attribute, kept up to date by the
+        caller); training.hooks.StopHook passes the loop's step counter."""
         self.signal_name = None
-        self.step = None  # the last completed step, kept up to date by the loop: named in the first message
+        self.step = None  # the last completed step (unless current_step is given): named in the first message
+        self._current_step = current_step
         self._announce = announce or _write_stderr
         self._announced = False
         self._lock = threading.RLock()
@@ -70,7 +73,8 @@ class StopRequest:
             if self._announced:
                 return
             self._announced = True
-        where = "" if self.step is None else f" (interrupted at step {self.step})"
+        step = self.step if self._current_step is None else self._current_step()
+        where = "" if step is None else f" (interrupted at step {step})"
         self._announce(f"{name}: saving checkpoint...{where}")
 
     def _handle(self, signum, frame):

@@ -180,7 +180,7 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_previous_one(trained, tmp_p
 
 
 def test_flipped_bytes_fail_the_checksum_and_fall_back(trained, tmp_path):
-    from evaluation.evaluate_run import find_checkpoint
+    from evaluation.run_inputs import find_checkpoint
     run = copy_run(trained, tmp_path)
     data = next((run / run_folder.CHECKPOINT_DIR).glob("ckpt-12.data-*"))
     raw = bytearray(data.read_bytes())

@@ -13,11 +13,11 @@ A table has one row per method and one column per category, grouped like the pap
   texture_mean over its textures, object_mean over its objects, overall_mean over all its categories (the
   paper's convention: the mean of the 15 categories, not the mean of the two group means).
 - Rows: our methods first, in order of first appearance in the results, then the paper's published rows
-  labelled "<method> (paper)" (EGBAD then CBiGAN, as in the paper) for the metrics the paper reports
-  (balanced_accuracy: Table II, auroc: Table III). Paper rows show the published numbers of the categories
-  present as columns, nothing for custom categories, and means recomputed over those same columns so that
-  they compare with ours; the published full-table means are quoted in the markdown footnote. Paper rows are
-  left out when no paper category is a column.
+  (evaluation/paper_rows.py) labelled "<method> (paper)" (EGBAD then CBiGAN, as in the paper) for the metrics
+  the paper reports (balanced_accuracy: Table II, auroc: Table III). Paper rows show the published numbers of
+  the categories present as columns, nothing for custom categories, and means recomputed over those same
+  columns so that they compare with ours; the published full-table means are quoted in the markdown
+  footnote. Paper rows are left out when no paper category is a column.
 
 - Every row names its protocol (column "protocol" after the method): "fair" (the final checkpoint, no
   selection on the test set) or "authors" (the checkpoint with the best test AUROC during training, as the
@@ -35,6 +35,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from evaluation.paper_rows import (MEAN_COLUMNS, OBJECTS, PAPER_CATEGORIES, PAPER_METHODS, PAPER_SUFFIX, PAPER_TABLES,
+                                   TEXTURES, load_paper_means, load_paper_rows)
 from run_folder import atomic_write, write_text
 
 __all__ = [
@@ -45,7 +47,6 @@ __all__ = [
     "PAPER_METHODS",
     "PAPER_TABLES",
     "PAPER_SUFFIX",
-    "PAPER_TABLES_CSV",
     "category_type",
     "load_paper_rows",
     "load_paper_means",
@@ -54,17 +55,6 @@ __all__ = [
     "write_results",
     "read_results",
 ]
-
-TEXTURES = ("carpet", "grid", "leather", "tile", "wood")
-OBJECTS = (
-    "bottle", "cable", "capsule", "hazelnut", "metal_nut", "pill", "screw", "toothbrush", "transistor", "zipper",
-)
-PAPER_CATEGORIES = TEXTURES + OBJECTS
-MEAN_COLUMNS = ("texture_mean", "object_mean", "overall_mean")
-PAPER_METHODS = ("EGBAD", "CBiGAN")
-PAPER_TABLES = {"balanced_accuracy": "Table II", "auroc": "Table III"}
-PAPER_SUFFIX = " (paper)"
-PAPER_TABLES_CSV = Path(__file__).with_name("paper_tables.csv")
 
 METRIC_TITLES = {
     "balanced_accuracy": "Maximum balanced accuracy B = (TPR + TNR) / 2",
@@ -112,44 +102,6 @@ def _layout(groups: dict[str, list[str]]) -> list[str]:
         if groups[kind]:
             columns += groups[kind] + [f"{kind}_mean"]
     return columns + ["overall_mean"]
-
-
-# ---------------------------------------------------------------------------------------------- paper rows
-
-
-def _paper_frame(metric: str, methods) -> pd.DataFrame:
-    if metric not in PAPER_TABLES:
-        raise ValueError(f"the paper reports no {metric!r}; it has {sorted(PAPER_TABLES)}")
-    frame = pd.read_csv(PAPER_TABLES_CSV)
-    frame = frame[frame["metric"] == metric]
-    # The CSV names methods as in the paper's tables without markers ("CBiGAN" is "CBiGAN (ours)" there).
-    missing = [m for m in methods if m not in set(frame["method"])]
-    if missing:
-        raise ValueError(f"no paper rows for {missing} in {PAPER_TABLES_CSV.name}; it has {sorted(set(frame['method']))}")
-    return frame
-
-
-def load_paper_rows(metric: str, methods=PAPER_METHODS) -> dict[str, dict[str, float]]:
-    """The paper's published per-category values: {"CBiGAN (paper)": {"carpet": 0.55, ...}, ...} in methods order.
-
-    metric: "balanced_accuracy" (Table II) or "auroc" (Table III). Only the 15 categories; see load_paper_means.
-    """
-    return _paper_values(metric, methods, PAPER_CATEGORIES)
-
-
-def load_paper_means(metric: str, methods=PAPER_METHODS) -> dict[str, dict[str, float]]:
-    """The paper's published means over its full tables: {"CBiGAN (paper)": {"texture_mean": 0.85, ...}}."""
-    return _paper_values(metric, methods, MEAN_COLUMNS)
-
-
-def _paper_values(metric, methods, columns):
-    """{"<method> (paper)": {column: value}} for the paper's rows, restricted to the given columns."""
-    frame = _paper_frame(metric, methods)
-    rows = {}
-    for method in methods:
-        mine = frame[(frame["method"] == method) & frame["category"].isin(columns)]
-        rows[method + PAPER_SUFFIX] = {c: float(v) for c, v in zip(mine["category"], mine["value"])}
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------- tables

@@ -52,8 +52,10 @@ $(MARKER): requirements.txt $(if $(filter-out $(RECORDED_ACCEL),$(ACCEL)),FORCE)
 
 FORCE:
 
+# Two pytest-xdist workers, each test file on one worker (its module fixtures built once): docs/PERFORMANCE.md,
+# "Test suite".
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests -n 2 --dist loadfile
 
 train: install
 	@if [ -z "$(CATEGORY)" ]; then echo "make train: set CATEGORY, e.g. make train CATEGORY=carpet" >&2; exit 2; fi

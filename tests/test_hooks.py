@@ -14,6 +14,7 @@ import pytest
 
 from config import TrainConfig
 from errors import Interrupted, TrainingDiverged
+from tests.conftest import poison_critic_loss
 from tests.fixtures_images import make_category
 from training.hooks import Hook
 
@@ -117,18 +118,9 @@ def test_a_users_hook_sees_every_step_after_the_built_in_hooks(tmp_path, dataset
 
 
 def test_a_nan_loss_stops_before_the_users_hook_sees_that_step(tmp_path, dataset, monkeypatch):
-    from models.cbigan import CBiGAN
     from training.loop import train
 
-    original = CBiGAN.train_batch
-
-    def poisoned(self, x):
-        kind, results = original(self, x)
-        if int(self.step.numpy()) == 7:
-            results = dict(results, critic_loss=float("nan"))
-        return kind, results
-
-    monkeypatch.setattr(CBiGAN, "train_batch", poisoned)
+    poison_critic_loss(monkeypatch, at_step=7)
     hook = Recorder()
     with pytest.raises(TrainingDiverged, match="critic_loss became nan at step 7"):
         train(job_config(tmp_path, dataset, preview_every=0), log=lambda *a: None, hooks=[hook])

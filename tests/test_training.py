@@ -14,6 +14,7 @@ from PIL import Image
 
 from config import TrainConfig
 from errors import ConfigError, DatasetError, TrainingDiverged
+from tests.conftest import poison_critic_loss
 from tests.fixtures_images import make_category
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,18 +186,9 @@ def test_resume_drops_log_rows_after_the_checkpoint(tmp_path, dataset):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, dataset, monkeypatch):
-    from models.cbigan import CBiGAN
     from training.loop import train
 
-    original = CBiGAN.train_batch
-
-    def poisoned(self, x):
-        kind, results = original(self, x)
-        if int(self.step.numpy()) == 7:
-            results = dict(results, critic_loss=float("nan"))
-        return kind, results
-
-    monkeypatch.setattr(CBiGAN, "train_batch", poisoned)
+    poison_critic_loss(monkeypatch, at_step=7)
     config = tiny_job_config(tmp_path, data_dir=str(dataset), steps=12, preview_every=0)
     with pytest.raises(TrainingDiverged, match="critic_loss became nan at step 7"):
         train(config)

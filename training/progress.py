@@ -1,20 +1,28 @@
-"""Training progress: one live line on a terminal, one plain line per logging interval when the output is a file.
+"""Training progress: a tqdm bar on a terminal, one plain line per logging interval when the output is a file.
 
-The live line follows the terminal width (read at each redraw, so a resized window is followed) and never
-reaches the last column (a full-width line would wrap, and the next redraw would scroll): when the fields do
+On a terminal the line is a tqdm bar: `step 1200/3000  40%|████      | ETA 2:03 | 52 img/s | critic_loss ...`.
+Its width follows the terminal (read at each redraw, so a resized window is followed) and stays one column
+short of it (a full-width line can wrap, and the next redraw would scroll); when the fields right of the bar do
 not fit, the least important are dropped first (the losses from the last, then the image rate, then the ETA),
-and a line that still does not fit is cut. The ETA comes from the steady-state rate only: the first steps
-(tf.function tracing, the input pipeline filling its buffers) are excluded, and "ETA --" is shown until there
-is a steady-state rate. Only the standard library is used (shutil-style width lookup, no terminal library).
+and the bar shrinks to MIN_BAR_WIDTH before that. Messages (Ctrl-C, checkpoint notes) go through tqdm.write,
+which lifts the bar, prints the line and redraws the bar below it.
+Off a terminal (a log file, a pipe, CI) nothing is redrawn: one plain line per logging interval with every field.
+The ETA comes from the steady-state rate only: the first steps (tf.function tracing, the input pipeline filling
+its buffers) are excluded, and "ETA --" is shown until there is a steady-state rate. tqdm's own rate and
+remaining-time estimate are not shown: they include those first steps.
 """
 import os
 import sys
 import threading
 import time
 
+from tqdm import tqdm
+
 WARMUP_STEPS = 10       # steps after the start (or resume) left out of the ETA
 REDRAW_SECONDS = 0.5    # the live line is redrawn at most this often (forced updates always draw)
 DEFAULT_WIDTH = 80      # when the width of a terminal cannot be read
+MIN_BAR_WIDTH = 10      # the bar itself shrinks to this many columns before fields are dropped
+BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}|{right}"
 
 
 def format_duration(seconds):
@@ -46,10 +54,33 @@ def fit(fields, width):
     return " | ".join(fields)[:limit]
 
 
+def fit_right(fields, room):
+    """The fields right of the bar, " ETA 2:03 | 52 img/s | ...", in at most room characters, the least important
+    dropped first; "" when not even the first fits."""
+    fields = list(fields)
+    while fields and len(" " + " | ".join(fields)) > room:
+        fields.pop()
+    return " " + " | ".join(fields) if fields else ""
+
+
+class _Bar(tqdm):
+    """tqdm with one more bar_format key, {right}: the fields right of the bar, fitted by Progress (tqdm's
+    documented way to add a format key is to extend format_dict)."""
+    monitor_interval = 0  # no monitor thread: this bar is redrawn only when Progress says so
+
+    def __init__(self, *args, right="", **kwargs):
+        self.right = right  # before tqdm's __init__, which draws the bar once
+        super().__init__(*args, **kwargs)
+
+    @property
+    def format_dict(self):
+        return dict(super().format_dict, right=self.right)
+
+
 class Progress:
     def __init__(self, total_steps, start_step=0, stream=None, live=None, width=None, clock=time.monotonic,
                  warmup_steps=WARMUP_STEPS):
-        """live: redraw one line in place (default: when stream is a terminal); width: the columns to fit in
+        """live: a tqdm bar redrawn in place (default: when stream is a terminal); width: the columns to fit in
         (default: the terminal's, read at each redraw); clock: seconds (time.monotonic; tests pass a fake one)."""
         self.total = total_steps
         self.stream = stream or sys.stderr
@@ -59,7 +90,7 @@ class Progress:
         self._warmup_end = start_step + warmup_steps
         self._steady = None  # (step, time) once the warm-up steps are done
         self._last_draw = None
-        self._line_open = False  # a live line is on screen without its newline
+        self._bar = None  # the tqdm bar, made at the first live draw
         self._lock = threading.RLock()  # message() may come from the signal-watching thread
 
     def eta(self, step, now):
@@ -92,23 +123,36 @@ class Progress:
         fields = self.fields(step, images_per_s, losses, eta)
         with self._lock:
             if self.live:
-                width = self.width or terminal_width(self.stream)
-                self.stream.write("\r" + fit(fields, width).ljust(max(width - 1, 1)))
-                self._line_open = True
+                self._draw(step, fields)
             else:
                 self.stream.write(" | ".join(fields) + "\n")
-            self.stream.flush()
+                self.stream.flush()
+
+    def _draw(self, step, fields):
+        columns = max((self.width or terminal_width(self.stream)) - 1, 1)
+        left = fields[0]  # "step n/total": tqdm adds the percentage, the bar and the fields right of it
+        right = fit_right(fields[1:], columns - len(left) - len(" 100%||") - MIN_BAR_WIDTH)
+        if self._bar is None:  # tqdm draws it once here
+            self._bar = _Bar(total=self.total, initial=step, desc=left, right=right, ncols=columns,
+                             file=self.stream, position=0, leave=True, bar_format=BAR_FORMAT, mininterval=0,
+                             smoothing=0)
+            return
+        self._bar.desc, self._bar.right, self._bar.n = left, right, step
+        self._bar.ncols = columns  # tqdm cuts the line to this and sizes the bar to what is left
+        self._bar.refresh()
 
     def message(self, text):
-        """One line of text at once, below the live line (which the next update redraws)."""
+        """One line of text at once, above the live bar (which tqdm redraws below it)."""
         with self._lock:
-            self.stream.write(("\n" if self._line_open else "") + text + "\n")
-            self._line_open = False
+            if self._bar is not None:
+                self._bar.write(text, file=self.stream)
+            else:
+                self.stream.write(text + "\n")
             self.stream.flush()
 
     def close(self):
         with self._lock:
-            if self._line_open:
-                self.stream.write("\n")
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
                 self.stream.flush()
-            self._line_open = False

@@ -1,4 +1,4 @@
-"""training/progress.py (the progress line) and training/interrupt.py (the line said at once on Ctrl-C)."""
+"""training/progress.py (a tqdm bar on a terminal, plain lines in a file) and training/interrupt.py (Ctrl-C)."""
 import io
 import os
 import signal
@@ -42,8 +42,10 @@ def test_live_line_never_reaches_the_terminal_width(width):
         progress.update(step, 1234.5, LONG_LOSSES, force=step % 7 == 0)
     progress.close()
     lines = drawn_lines(stream.getvalue())
-    assert len(lines) == 29  # one redraw per update (0.7 s apart > the 0.5 s redraw limit)
-    assert all(len(line) == width - 1 for line in lines)  # padded to clear a longer previous line, never longer
+    assert len(lines) == 30  # one redraw per update (0.7 s apart > the 0.5 s redraw limit), one more on close
+    assert all(len(line) == width - 1 for line in lines)  # the bar fills the line to one short of the width
+    if width >= 40:
+        assert all("%|" in line for line in lines)  # the bar stays, the fields right of it make room
     assert all(line.startswith("step "[:width - 1]) for line in lines)
     assert stream.getvalue().endswith("\n")
 
@@ -109,8 +111,27 @@ def test_message_ends_the_live_line_first():
     progress = Progress(10, stream=stream, width=40, clock=clock)
     progress.update(3, 1.0, {}, force=True)
     progress.message("SIGINT: saving checkpoint...")
-    progress.close()  # no extra empty line
-    assert stream.getvalue() == "\r" + "step 3/10 | ETA -- | 1 img/s".ljust(39) + "\nSIGINT: saving checkpoint...\n"
+    progress.close()
+    text = stream.getvalue()
+    before, after = text.split("SIGINT: saving checkpoint...\n")
+    assert drawn_lines(before)[0].startswith("step 3/10  30%|")
+    assert before.endswith("\r") and drawn_lines(before)[-1].strip() == ""  # the bar blanked, cursor back
+    assert all(line.startswith("step 3/10  30%|") for line in drawn_lines(after))  # redrawn below the message
+    assert text.count("\n") == 2 and text.endswith("\n")  # the message's line and the bar's own, nothing more
+
+
+def test_the_bar_is_filled_in_proportion_and_tqdm_rate_is_not_shown():
+    stream, clock = FakeTerminal(), FakeClock()
+    progress = Progress(10, stream=stream, width=65, clock=clock, warmup_steps=1)
+    for step in (1, 4):
+        clock.now += 3.0
+        progress.update(step, 2.0, {"critic_loss": 0.5}, force=True)
+    line = drawn_lines(stream.getvalue())[-1]
+    assert line.startswith("step 4/10  40%|") and len(line) == 64
+    bar = line.split("|")[1]
+    assert len(bar) >= 10 and bar.count("#") == int(0.4 * len(bar))  # ASCII bar off a real terminal encoding
+    assert line.split("|", 2)[2] == " ETA 0:06 | 2 img/s | critic_loss 0.5"  # 6 steps at 1 s; no tqdm rate
+    assert "it/s" not in stream.getvalue() and "<" not in stream.getvalue()
 
 
 def test_ctrl_c_is_announced_while_tensorflow_holds_the_main_thread():

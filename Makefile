@@ -79,15 +79,15 @@ train-all: install
 
 # The embedded default: real solar-cell images from the elpv-dataset package (no manual download).
 demo: install
-	$(PY) scripts/prepare_elpv.py --output_dir=data/elpv --types=$(ELPV_TYPE)
+	$(PY) -m scripts.prepare_elpv --output_dir=data/elpv --types=$(ELPV_TYPE)
 	$(PY) train.py --category=$(ELPV_TYPE) --data_dir=data/elpv --run_dir=$(DEMO_RUN) --steps=$(DEMO_STEPS) \
 		--recipe=$(DEMO_RECIPE) --image_size=64 --preview_every=1000 $(ARGS)
 	$(PY) evaluate.py --run=$(DEMO_RUN)
 
 bench: install
-	$(PY) bench/train_step.py
-	$(PY) bench/input_pipeline.py
-	$(PY) bench/scoring.py
+	$(PY) -m bench.train_step
+	$(PY) -m bench.input_pipeline
+	$(PY) -m bench.scoring
 
 profile: install  ## op-time breakdown of one critic update (WHAT=critic|generator_encoder|scoring)
-	$(PY) bench/profile_ops.py --what=$(or $(WHAT),critic)
+	$(PY) -m bench.profile_ops --what=$(or $(WHAT),critic)

@@ -1,15 +1,9 @@
-"""Small helpers shared by this project's training-step benchmark: peak RSS, JSON lines, the repo on sys.path."""
+"""Small helpers shared by this project's benchmarks: the repository folder, peak RSS, JSON lines."""
 import json
 import resource
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def add_repo_to_path():
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
 
 
 def peak_rss_mb():

@@ -1,6 +1,6 @@
 """Image scores side by side: the paper's eq. 7 against the anomaly-map aggregations, per run and weights.
 
-    python bench/image_scores.py --run runs/bottle-a [--run runs/bottle-b ...] [--topk_percent=1] [--csv out.csv]
+    python -m bench.image_scores --run runs/bottle-a [--run runs/bottle-b ...] [--topk_percent=1] [--csv out.csv]
 
 For each run given, evaluates (evaluation/evaluate_run.py, in this process) the EMA and the last weights with
 each image score (paper = eq. 7 at the run's lambda, map_max, map_topk; models/image_scores.py) and prints
@@ -15,11 +15,8 @@ import csv
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import add_repo_to_path  # noqa: E402
+from config import WEIGHTS
 
-add_repo_to_path()
-from config import WEIGHTS  # noqa: E402
 COLUMNS = ("run", "category", "step", "weights", "image_score", "image_auroc", "balanced_accuracy",
            "baseline_auroc")
 
@@ -27,7 +24,6 @@ COLUMNS = ("run", "category", "step", "weights", "image_score", "image_auroc", "
 def compare(runs, data_dir=None, smoothing_sigma=4.0, topk_percent=1.0, batch_size=64, force=False,
             log=lambda *a: None):
     """One dict per (run, weights, image score) with the COLUMNS keys (image_score in words)."""
-    add_repo_to_path()
     from models import image_scores as IS
     from evaluation.evaluate_run import EvalSettings, evaluate_run, load_evaluation
     from inference.restore import restore_run
@@ -76,7 +72,6 @@ def main(argv=None):
     parser.add_argument("--force", action="store_true", help="re-evaluate instead of reusing evaluations")
     parser.add_argument("--csv", default=None, help="also write the rows to this CSV file")
     args = parser.parse_args(argv)
-    add_repo_to_path()
     import cli  # noqa: F401  (quiet TensorFlow logs)
     cli.import_tensorflow_quietly()
     from runtime_threads import configure_threads

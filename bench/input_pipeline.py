@@ -1,7 +1,7 @@
 """Benchmark of the training input stream: samples/s and peak RSS, one JSON line per setting.
 
-    python bench/input_pipeline.py                 # both settings, each in its own subprocess
-    python bench/input_pipeline.py --setting=texture --batches=200
+    python -m bench.input_pipeline                 # both settings, each in its own subprocess
+    python -m bench.input_pipeline --setting=texture --batches=200
 
 Settings: "object" streams ../shared/data/mvtec-ad/bottle (128 px, rotation +-45 degrees);
 "texture" streams ../shared/data/magnetic-tile/magnetic_tile as a texture (image 512, patch 64, rotated crops).
@@ -44,7 +44,6 @@ def stored_bytes(images) -> int:
 
 def run_setting(setting: str, batches: int, warmup: int, batch_size: int, seed: int) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.path.insert(0, str(REPO))
     from config import TrainConfig
     from data.categories import category_spec
     from data.files import find_category
@@ -91,9 +90,9 @@ def main():
         return 0
     status = 0
     for setting in ("object", "texture"):
-        cmd = [sys.executable, str(Path(__file__).resolve()), f"--setting={setting}", f"--batches={args.batches}",
+        cmd = [sys.executable, "-m", "bench.input_pipeline", f"--setting={setting}", f"--batches={args.batches}",
                f"--warmup={args.warmup}", f"--batch_size={args.batch_size}", f"--seed={args.seed}"]
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         if proc.returncode != 0 or not lines:
             tail = " | ".join(proc.stderr.strip().splitlines()[-3:])

@@ -1,8 +1,8 @@
 """Where the time of one training update or one scoring batch goes: TensorFlow's profiler, summed by op type.
 
-    python bench/profile_ops.py                              # critic update, objects (128 px), batch 32
-    python bench/profile_ops.py --what=generator_encoder --setting=texture --top=15
-    python bench/profile_ops.py --what=scoring
+    python -m bench.profile_ops                              # critic update, objects (128 px), batch 32
+    python -m bench.profile_ops --what=generator_encoder --setting=texture --top=15
+    python -m bench.profile_ops --what=scoring
 
 Prints JSON lines: one {"bench": "profile_ops", "kind": "op_type", ...} per op type (ms per call of the
 update, summed over threads, share of all op time), then the --top single ops by name ("kind": "op"). Random
@@ -17,8 +17,7 @@ import os
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import add_repo_to_path, emit  # noqa: E402
+from bench._common import emit
 
 SIDES = {"object": 128, "texture": 64}
 WHATS = ("critic", "generator_encoder", "scoring")
@@ -46,7 +45,6 @@ def op_times(xspace_path):
 
 def profile(what, setting, steps, batch_size):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    add_repo_to_path()
     if what == "scoring":
         from runtime_threads import configure_threads
         configure_threads()  # the threads evaluate.py scores with

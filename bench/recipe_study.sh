@@ -6,11 +6,11 @@
 #
 #   bench/recipe_study.sh [OUT_DIR] [SEEDS] [SETS] [RECIPES]
 #   bench/recipe_study.sh runs/ttq "1 2 3" "bottle elpv magnetic_tile" "paper fast"
-#   python bench/time_to_quality.py --run_glob='runs/ttq/*' --out=runs/ttq    # table and figure
+#   python -m bench.time_to_quality --run_glob='runs/ttq/*' --out=runs/ttq    # table and figure
 #
 # Data: MVTec AD's bottle under $MVTEC_DIR (default data/mvtec-ad), the magnetic tile set in MVTec layout under
 # $TILES_DIR (default data/magnetic-tile), the ELPV cells under data/elpv:
-# python scripts/prepare_elpv.py --output_dir=data/elpv --types=mono (make demo does it too).
+# python -m scripts.prepare_elpv --output_dir=data/elpv --types=mono (make demo does it too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}

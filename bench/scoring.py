@@ -1,8 +1,8 @@
 """Benchmark of anomaly scoring (eq. 7-9 + anomaly maps in one tf.function): images/s and peak RSS.
 
-    python bench/scoring.py                      # both settings, each in its own subprocess
-    python bench/scoring.py --setting=texture --repeats=5
-    python bench/scoring.py --setting=object --streams=1       # one stream, TensorFlow's default threads
+    python -m bench.scoring                      # both settings, each in its own subprocess
+    python -m bench.scoring --setting=texture --repeats=5
+    python -m bench.scoring --setting=object --streams=1       # one stream, TensorFlow's default threads
 
 object: batches of 32 images of 128x128 (one model input each). texture: batches of 4 images of 512x512, each
 cut into 64 patches of 64x64 (256 model inputs per batch), max over patches, maps stitched. c=3, random weights
@@ -21,8 +21,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import REPO, add_repo_to_path, emit, peak_rss_mb  # noqa: E402
+from bench._common import REPO, emit, peak_rss_mb
 
 BASELINE_IMAGES_PER_S = {"object": 32 / 0.095, "texture": 1 / 0.130}
 SETTINGS = {"object": dict(image_size=128, patch_size=128, images=32),
@@ -31,7 +30,6 @@ SETTINGS = {"object": dict(image_size=128, patch_size=128, images=32),
 
 def run_setting(setting, repeats, streams=None, images=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    add_repo_to_path()
     from runtime_threads import SCORING_STREAMS, configure_threads
     streams = streams or SCORING_STREAMS
     threads = configure_threads(streams)  # as evaluate.py and predict.py do (for the default streams)
@@ -82,7 +80,7 @@ def main():
         run_setting(args.setting, args.repeats, args.streams, args.images)
         return
     for setting in ("object", "texture"):
-        subprocess.run([sys.executable, __file__, f"--setting={setting}", f"--repeats={args.repeats}",
+        subprocess.run([sys.executable, "-m", "bench.scoring", f"--setting={setting}", f"--repeats={args.repeats}",
                         f"--streams={args.streams}", f"--images={args.images}"], cwd=REPO, check=True)
 
 

@@ -1,8 +1,8 @@
 """How much of the difference between images survives the encoder at initialisation, block by block.
 
-    python bench/signal_propagation.py                          # bottle, normalization none/batch/layer/instance
-    python bench/signal_propagation.py --normalization=none --images=64
-    python bench/signal_propagation.py --run=runs/study/bottle-cbigan-seed1   # a trained run's EMA encoder
+    python -m bench.signal_propagation                          # bottle, normalization none/batch/layer/instance
+    python -m bench.signal_propagation --normalization=none --images=64
+    python -m bench.signal_propagation --run=runs/study/bottle-cbigan-seed1   # a trained run's EMA encoder
 
 For a batch of real training images (../shared/data/mvtec-ad/bottle, 128 px, unless --data_dir/--category) and a
 freshly initialised encoder (seed 42, c = 3), prints one JSON line per normalization with, after each residual
@@ -17,16 +17,11 @@ With --run, the run's EMA encoder at its latest checkpoint is measured instead, 
 import argparse
 import dataclasses
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, add_repo_to_path, emit  # noqa: E402
-
-add_repo_to_path()
-from models.options import NORMALIZATIONS  # noqa: E402
+from bench._common import REPO, emit
+from models.options import NORMALIZATIONS
 
 
 def rms(a):
@@ -60,7 +55,6 @@ def main():
     parser.add_argument("--run", default=None, help="a run folder: measure its EMA encoder")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    add_repo_to_path()
     import keras
     from config import TrainConfig
     from data.categories import spec_for

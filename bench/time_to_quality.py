@@ -1,7 +1,7 @@
 """Time to quality: monitored test AUROC and reconstruction specificity against CPU minutes, per recipe and seed.
 
-    python bench/time_to_quality.py --run_glob='runs/ttq/*' --out=runs/ttq
-    python bench/time_to_quality.py --run runs/a --run runs/b --out=runs/ttq
+    python -m bench.time_to_quality --run_glob='runs/ttq/*' --out=runs/ttq
+    python -m bench.time_to_quality --run runs/a --run runs/b --out=runs/ttq
 
 Reads run folders trained with --monitor_every and evaluated with evaluate.py (fair protocol), as
 bench/recipe_study.sh makes them, and writes to --out: time_to_quality.png (the figure of docs/RESULTS.md),
@@ -12,10 +12,6 @@ import argparse
 import csv
 import glob
 import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import add_repo_to_path  # noqa: E402
 
 
 def main(argv=None):
@@ -24,7 +20,6 @@ def main(argv=None):
     parser.add_argument("--run_glob", default=None, help="run folders matching this pattern (quote it)")
     parser.add_argument("--out", required=True, help="folder for the figure, the CSV and the table")
     args = parser.parse_args(argv)
-    add_repo_to_path()
     from evaluation import time_to_quality as T
     import run_folder
 

@@ -1,7 +1,7 @@
 """Benchmark of the CBiGAN training updates: ms per update, images/s and peak RSS, one JSON line per setting.
 
-    python bench/train_step.py                          # both settings, each in its own subprocess
-    python bench/train_step.py --setting=texture --cycles=10
+    python -m bench.train_step                          # both settings, each in its own subprocess
+    python -m bench.train_step --setting=texture --cycles=10
 
 Settings: "object" = CBiGAN(TrainConfig(), 128) and "texture" = CBiGAN(TrainConfig(), 64), i.e. the default
 config (c=3, latent 64, d_iter 5, alpha 1e-4), random images in [-1, 1], batch 32. One full cycle (d_iter
@@ -21,8 +21,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import REPO, add_repo_to_path, emit, peak_rss_mb  # noqa: E402
+from bench._common import REPO, emit, peak_rss_mb
 
 SIDES = {"object": 128, "texture": 64}
 BASELINE_MS = {"object": 213.0, "texture": 76.5}  # midpoints of 206-220 and 73-80
@@ -30,7 +29,6 @@ BASELINE_MS = {"object": 213.0, "texture": 76.5}  # midpoints of 206-220 and 73-
 
 def run_setting(setting, cycles, batch_size, seed=0):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    add_repo_to_path()
     import numpy as np
     import tensorflow as tf
 
@@ -98,7 +96,7 @@ def main():
         return 0
     status = 0
     for setting in SIDES:  # each in its own process, so each peak RSS is its own
-        cmd = [sys.executable, os.path.abspath(__file__), f"--setting={setting}", f"--cycles={args.cycles}",
+        cmd = [sys.executable, "-m", "bench.train_step", f"--setting={setting}", f"--cycles={args.cycles}",
                f"--batch_size={args.batch_size}"]
         status |= subprocess.run(cmd, cwd=REPO).returncode
     return status

@@ -1,1 +1,2 @@
-"""Command-line helpers run from the repository root (python scripts/prepare_elpv.py, python -m scripts.layers)."""
+"""Command-line helpers, run as modules from the repository root (python -m scripts.prepare_elpv,
+python -m scripts.layers)."""

@@ -1,21 +1,18 @@
 """Convert the elpv-dataset package's solar-cell images into MVTec AD layout (the embedded demo data).
 
-    python scripts/prepare_elpv.py                       # -> data/elpv/mono, data/elpv/poly
-    python scripts/prepare_elpv.py --types=mono --output_dir=/tmp/elpv
+    python -m scripts.prepare_elpv                       # -> data/elpv/mono, data/elpv/poly
+    python -m scripts.prepare_elpv --types=mono --output_dir=/tmp/elpv
 
 Re-running with the same settings is a quick no-op; see data/elpv_layout.py for the layout and the split rule.
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from data import elpv  # noqa: E402
-from data.elpv_layout import DEFAULT_TYPES  # noqa: E402
-from errors import UserError  # noqa: E402
+from data import elpv
+from data.elpv_layout import DEFAULT_TYPES
+from errors import UserError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", "data/elpv", "Folder that receives one MVTec-style category per cell type.")

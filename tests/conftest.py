@@ -1,27 +1,16 @@
-"""Shared test set-up: quiet TensorFlow, the repo root on sys.path, and a tiny TrainConfig factory."""
+"""Fixtures for every test folder: quiet TensorFlow, the tiny TrainConfig factory and the tiny trained runs.
+
+Plain helpers (REPO, tiny_config, the image makers, ...) are in tests/helpers/; the repository root is on sys.path
+through pytest.ini's `pythonpath = .`.
+"""
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
 import pytest  # noqa: E402
 
-# Small enough that building all five networks and tracing both steps takes a few seconds on 2 CPU cores.
-TINY = dict(category="test", channels=1, latent_size=8, batch_size=4)
-
-
-def tiny_config(**overrides):
-    """A TrainConfig for tiny models (c=1, latent 8); keyword arguments override any field."""
-    from config import TrainConfig
-
-    values = dict(TINY)
-    values.update(overrides)
-    return TrainConfig(**values).validate()
+from tests.helpers.config import tiny_config  # noqa: E402
+from tests.helpers.runs import train_tiny_run  # noqa: E402
 
 
 @pytest.fixture
@@ -30,16 +19,22 @@ def make_config():
     return tiny_config
 
 
-def poison_critic_loss(monkeypatch, at_step):
-    """Make CBiGAN.train_batch report a NaN critic loss once the model's step counter reaches at_step (the
-    update itself runs as usual): what the NaN guard must catch."""
-    from models.cbigan import CBiGAN
-    original = CBiGAN.train_batch
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """trained_run(kind) -> (run_dir, data_dir) of the tiny "object" or "texture" run of tests/helpers/runs.py,
+    trained on first use and then shared by every test of the session (of each xdist worker). No test changes
+    its files: a test that removes or edits one works on a copy."""
+    runs = {}
 
-    def poisoned(self, x):
-        kind, results = original(self, x)
-        if int(self.step.numpy()) == at_step:
-            results = dict(results, critic_loss=float("nan"))
-        return kind, results
+    def get(kind="object"):
+        if kind not in runs:
+            runs[kind] = train_tiny_run(tmp_path_factory.mktemp(f"run_{kind}"), kind)
+        return runs[kind]
 
-    monkeypatch.setattr(CBiGAN, "train_batch", poisoned)
+    return get
+
+
+@pytest.fixture(scope="session")
+def object_run(trained_run):
+    """(run_dir, data_dir) of the tiny object run."""
+    return trained_run("object")

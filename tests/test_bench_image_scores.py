@@ -4,21 +4,16 @@ import csv
 import json
 import os
 import shutil
-import sys
 
 import pytest
 
-from tests.conftest import REPO
-from tests.test_predict import trained_run
-
-sys.path.insert(0, str(REPO / "bench"))
-import image_scores as bench  # noqa: E402
+from bench import image_scores as bench
 
 
-def test_bench_image_scores_rows(tmp_path_factory, tmp_path, capsys):
+def test_bench_image_scores_rows(trained_run, tmp_path, capsys):
     from evaluation.reports import read_metrics
 
-    source, _ = trained_run(tmp_path_factory, "object")
+    source, _ = trained_run("object")
     run = str(tmp_path / "widget-run")
     shutil.copytree(source, run, ignore=shutil.ignore_patterns("eval*", "predictions", "tensorboard"))
     out_csv = str(tmp_path / "rows.csv")

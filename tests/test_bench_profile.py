@@ -1,14 +1,10 @@
 """bench/profile_ops.py: op times read from a real TensorFlow profile."""
 import glob
 import os
-import sys
 
 import tensorflow as tf
 
-from tests.conftest import REPO
-
-sys.path.insert(0, str(REPO / "bench"))
-import profile_ops  # noqa: E402
+from bench import profile_ops
 
 
 def test_op_times_finds_the_ops_that_ran(tmp_path):

@@ -1,13 +1,8 @@
 """bench/signal_propagation.py: rms and spread per encoder layer."""
-import sys
-
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
-
-sys.path.insert(0, str(REPO / "bench"))
-import signal_propagation as sp  # noqa: E402
+from bench import signal_propagation as sp
 
 
 def test_rms_and_spread_hand_computed():

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import models.losses
 from models.cbigan import CBiGAN
-from tests.conftest import tiny_config
+from tests.helpers.config import tiny_config
 
 SIDE = 32
 BATCH = 4

@@ -13,8 +13,8 @@ import cli
 from config import FLAG_GROUPS, TrainConfig
 from config_flags import config_fields, define_config_flags, field_kind, grouped_help, is_help_request
 from errors import ConfigError
+from tests.helpers import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAG_TYPES = {bool: flags.BooleanParser, int: flags.IntegerParser, float: flags.FloatParser}
 
 

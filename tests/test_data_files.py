@@ -4,7 +4,7 @@ import pytest
 
 from data.files import find_category
 from errors import DatasetError
-from tests.fixtures_images import make_category, pattern, save_image
+from tests.helpers.images import make_category, pattern, save_image
 
 
 def _one_line(err):

@@ -6,7 +6,7 @@ from PIL import Image
 from data.images import (TARGET_MEAN, TARGET_STD, prepare_image, read_image, read_mask, resize_image, resize_mask,
                          standardize_intensity, to_model_range, to_uint8)
 from errors import DatasetError
-from tests.fixtures_images import pattern, save_image
+from tests.helpers.images import pattern, save_image
 
 
 @pytest.mark.parametrize("ext, mode", [("png", "RGB"), ("bmp", "RGB"), ("png", "RGBA"), ("png", "L"),

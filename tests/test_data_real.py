@@ -11,8 +11,9 @@ from data.files import find_category
 from data.images import prepare_image, read_image, read_mask, to_uint8
 from data.patches import stitch_patches
 from data.streams import GrayAsRGB, iter_test_samples, load_train_images, train_dataset
+from tests.helpers import REPO
 
-SHARED = Path(os.environ.get("CBIGAN_SHARED_DATA") or Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
+SHARED = Path(os.environ.get("CBIGAN_SHARED_DATA") or REPO / ".." / "shared" / "data")
 BOTTLE = SHARED / "mvtec-ad" / "bottle"
 TILE = SHARED / "magnetic-tile" / "magnetic_tile"
 

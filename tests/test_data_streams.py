@@ -8,7 +8,7 @@ from data.patches import stitch_patches
 from data.streams import (GrayAsRGB, iter_test_chunks, iter_test_samples, load_train_images, test_arrays,
                           test_dataset, train_dataset)
 from errors import DatasetError
-from tests.fixtures_images import make_category, save_image, save_mask
+from tests.helpers.images import make_category, save_image, save_mask
 
 
 def _first_batches(ds, k):

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 
 from errors import ConfigError
-from tests.fixtures_images import pattern, save_image
-from tests.test_predict import object_run, read_csv, reference_scores  # noqa: F401 (object_run: a fixture)
+from tests.helpers.images import pattern, save_image
+from tests.helpers.runs import read_csv, reference_scores
 
 
 @pytest.fixture(scope="module")
-def detector(object_run):  # noqa: F811
+def detector(object_run):
     from inference.detector import load_detector
     return load_detector(object_run[0])
 
@@ -17,7 +17,7 @@ def _images():
     return [pattern(32, 32, seed=201), pattern(45, 60, seed=202), pattern(36, 30, seed=203)]
 
 
-def test_scores_of_numpy_images_equal_scores_of_the_same_files(detector, object_run, tmp_path):  # noqa: F811
+def test_scores_of_numpy_images_equal_scores_of_the_same_files(detector, object_run, tmp_path):
     images = _images()
     paths = []
     for i, image in enumerate(images):
@@ -40,7 +40,7 @@ def test_verdicts_and_normalized_scores_follow_the_threshold(detector):
     assert (got.normalized_scores > 1).tolist() == got.anomalous.tolist()
 
 
-def test_threshold_is_predicts(detector, object_run, tmp_path):  # noqa: F811
+def test_threshold_is_predicts(detector, object_run, tmp_path):
     from inference.predict_images import predict
     path = str(tmp_path / "x.png")
     save_image(path, _images()[0])

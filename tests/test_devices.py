@@ -8,8 +8,8 @@ import sys
 import pytest
 
 import devices
-from tests.conftest import REPO
-from tests.fixtures_images import make_category
+from tests.helpers import REPO
+from tests.helpers.images import make_category
 
 # What TensorFlow's CUDA build logs when the driver finds no device (TF_CPP_MIN_LOG_LEVEL=0), abridged; both
 # prefixes occur (TensorFlow 2.21 logs through absl: "E0000 00:00:<time> <thread> <file>:<line>] ").

@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +16,8 @@ import pytest
 from config import TrainConfig
 from errors import ConfigError
 from models import distributed
-from tests.conftest import tiny_config
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
+from tests.helpers.config import tiny_config
 
 SCRIPT = textwrap.dedent("""
     import json, sys
@@ -28,7 +26,7 @@ SCRIPT = textwrap.dedent("""
     distributed.split_cpu(2)
     import tensorflow as tf
     from models.cbigan import CBiGAN
-    from tests.conftest import tiny_config
+    from tests.helpers.config import tiny_config
 
     out = {}
     config = tiny_config(d_iter=1, lr=1e-3, alpha=0.5, seed=5)
@@ -78,7 +76,7 @@ SCRIPT = textwrap.dedent("""
     out["plain_equal"] = max_relative(snapshot(mirrored), snapshot(plain)) == 0.0
 
     # the training job under the strategy (tiny MVTec-layout category)
-    from tests.fixtures_images import make_category
+    from tests.helpers.images import make_category
     from config import TrainConfig
     from training.loop import train
     from inference.restore import restore_run

@@ -15,8 +15,8 @@ from PIL import Image
 
 from data import elpv, elpv_labels
 from errors import ConfigError, DatasetError
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 PROB = {0: "0.0", 1: "0.3333333333333333", 2: "0.6666666666666666", 3: "1.0"}
 FOLDER = {0: "good", 1: "defect_p33", 2: "defect_p67", 3: "defect_p100"}
 
@@ -246,15 +246,16 @@ def test_bad_inputs_are_one_line_user_errors(tmp_path):
 
 def test_script_prints_table_and_exits_2_on_user_error(tmp_path):
     make_fake(tmp_path / "src", SMALL)
-    cmd = [sys.executable, str(REPO / "scripts" / "prepare_elpv.py"), f"--source={tmp_path / 'src' / 'labels.csv'}",
+    cmd = [sys.executable, "-m", "scripts.prepare_elpv", f"--source={tmp_path / 'src' / 'labels.csv'}",
            f"--output_dir={tmp_path / 'out'}"]
-    env = dict(os.environ, PYTHONPATH="")
-    done = subprocess.run(cmd + ["--types=poly"], capture_output=True, text=True, env=env, timeout=120)
+    env = dict(os.environ, PYTHONPATH="")  # as documented: run as a module from the repository folder
+    done = subprocess.run(cmd + ["--types=poly"], capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
     assert done.returncode == 0, done.stderr
     poly_row = next(line for line in done.stdout.splitlines() if line.startswith("poly"))
     assert poly_row.split()[1:7] == ["4", "1", "1", "0", "3", "written"]
     assert not (tmp_path / "out" / "mono").exists() and (tmp_path / "out" / "poly" / "manifest.csv").is_file()
-    failed = subprocess.run(cmd + ["--types=poly", "--seed=9"], capture_output=True, text=True, env=env, timeout=120)
+    failed = subprocess.run(cmd + ["--types=poly", "--seed=9"], capture_output=True, text=True, env=env, timeout=120,
+                            cwd=REPO)
     assert failed.returncode == 2
     assert failed.stderr.strip().startswith("error:") and len(failed.stderr.strip().splitlines()) == 1
 

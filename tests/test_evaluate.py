@@ -23,8 +23,9 @@ from evaluation.evaluate_run import (EvalSettings, NoCheckpoint, evaluate_run, f
                                      parse_lambdas)
 from evaluation.metric_inputs import MetricUndefined
 from models.scoring import DEFAULT_LAMBDAS, combine
-from tests.conftest import REPO, tiny_config
-from tests.fixtures_images import make_category
+from tests.helpers import REPO
+from tests.helpers.config import tiny_config
+from tests.helpers.images import make_category
 
 TRAIN = dict(steps=12, d_iter=2, log_every=4, checkpoint_every=6, preview_every=0)
 PNG = (("png", "RGB"),)

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
-from tests.fixtures_images import pattern, save_image
-from tests.test_predict import read_csv, reference_scores, trained_run
+from tests.helpers import REPO
+from tests.helpers.images import pattern, save_image
+from tests.helpers.runs import read_csv, reference_scores
 
 # The child checks that this repository is neither on its path nor importable (`repo`: its folder).
 REPO_NOT_IMPORTABLE = r"""assert all(os.path.abspath(p or ".") != repo for p in sys.path), sys.path
@@ -212,10 +212,10 @@ def test_export_object_run_in_fresh_process(object_export, fresh_loader, tmp_pat
 
 
 @pytest.mark.slow  # trains a second tiny run (texture 64/32): about a minute on 2 busy cores
-def test_export_texture_run_in_fresh_process(tmp_path_factory, fresh_loader, tmp_path):
+def test_export_texture_run_in_fresh_process(trained_run, fresh_loader, tmp_path):
     from inference.export_model import export_run
 
-    run_dir, _ = trained_run(tmp_path_factory, "texture")
+    run_dir, _ = trained_run("texture")
     # the patch grid (reshapes, transposes) through both converters too
     formats = formats_to_test()
     info = export_run(run_dir, str(tmp_path / "export"), log=lambda *a: None, formats=formats)
@@ -224,13 +224,13 @@ def test_export_texture_run_in_fresh_process(tmp_path_factory, fresh_loader, tmp
     assert info["type"] == "texture" and info["patches_per_image"] == 4
 
 
-def test_export_without_holdout_has_no_threshold_and_refuses_non_empty_output(tmp_path_factory, tmp_path):
+def test_export_without_holdout_has_no_threshold_and_refuses_non_empty_output(trained_run, tmp_path):
     import tensorflow as tf
 
     from errors import ConfigError
     from inference.export_model import export_run
 
-    run_dir, _ = trained_run(tmp_path_factory, "object")
+    run_dir, _ = trained_run("object")
     copy = str(tmp_path / "run")
     shutil.copytree(run_dir, copy)
     os.remove(os.path.join(copy, "holdout_scores.csv"))
@@ -262,7 +262,7 @@ def test_standardize_intensity_graph_equals_numpy():
 
 
 @pytest.mark.parametrize("image_score, topk", [("map_max", 1.0), ("map_topk", 5.0)])
-def test_export_map_image_score_matches_evaluate(tmp_path_factory, fresh_loader, tmp_path, image_score, topk):
+def test_export_map_image_score_matches_evaluate(trained_run, fresh_loader, tmp_path, image_score, topk):
     """An export with a map image score, run in a fresh process on the run's test images, gives evaluate.py's
     scores of the same aggregation (smoothing in the graph) and predict.py's threshold for it."""
     from data.images import read_image
@@ -270,7 +270,7 @@ def test_export_map_image_score_matches_evaluate(tmp_path_factory, fresh_loader,
     from inference.export_model import export_run
     from inference.predict_images import Predictor
 
-    run_dir, data_dir = trained_run(tmp_path_factory, "object")
+    run_dir, data_dir = trained_run("object")
     export_dir = tmp_path / "export"
     # map_topk: the smoothing product and top_k through both converters too
     formats = formats_to_test() if image_score == "map_topk" else ("saved_model",)
@@ -381,13 +381,13 @@ def check_same_outputs(fmt, got, saved):
 
 
 @pytest.fixture(scope="module")
-def object_export(tmp_path_factory):
+def object_export(tmp_path_factory, trained_run):
     """The tiny object run exported once (the default image score) as saved_model plus each format of
     formats_to_test() (on CI all three, asked for in another order than FORMATS'): (run_dir, export_dir, info).
     The fresh-process check uses its SavedModel, the ONNX / TFLite tests (all_formats) its other files."""
     from inference.export_model import export_run
 
-    run_dir, _ = trained_run(tmp_path_factory, "object")
+    run_dir, _ = trained_run("object")
     export_dir = tmp_path_factory.mktemp("object_export") / "export"
     formats = formats_to_test()
     flag = "tflite, onnx,saved_model" if len(formats) == 3 else ",".join(reversed(formats))
@@ -480,11 +480,11 @@ def test_all_formats_folder_readme_and_info(all_formats):
     assert not {"VAR_HANDLE", "READ_VARIABLE"} & ops and not any(op.startswith("Flex") for op in ops), ops
 
 
-def test_only_onnx_writes_no_saved_model(tmp_path_factory, tmp_path):
+def test_only_onnx_writes_no_saved_model(trained_run, tmp_path):
     need_export_packages("onnx")
     from inference.export_model import export_run
 
-    run_dir, _ = trained_run(tmp_path_factory, "object")
+    run_dir, _ = trained_run("object")
     info = export_run(run_dir, str(tmp_path / "export"), formats="onnx", log=lambda *a: None)
     assert sorted(os.listdir(tmp_path / "export")) == ["README.txt", "export_info.json", "model.onnx"]
     readme = (tmp_path / "export" / "README.txt").read_text()

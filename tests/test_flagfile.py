@@ -4,7 +4,8 @@ import os
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import REPO
+
 EXAMPLE = os.path.join(REPO, "docs", "examples", "bottle-fast.flags")
 
 PARSE = (

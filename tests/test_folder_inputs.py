@@ -14,8 +14,9 @@ from PIL import Image
 from data.files import list_images
 from data.folders import split_normal
 from errors import ConfigError
-from tests.conftest import REPO, tiny_config
-from tests.fixtures_images import pattern, save_image
+from tests.helpers import REPO
+from tests.helpers.config import tiny_config
+from tests.helpers.images import pattern, save_image
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 TINY_FLAGS = ["--channels=1", "--latent_size=8", "--batch_size=4", "--image_size=32", "--steps=4", "--d_iter=1",

@@ -14,11 +14,11 @@ import pytest
 
 from config import TrainConfig
 from errors import Interrupted, TrainingDiverged
-from tests.conftest import poison_critic_loss
-from tests.fixtures_images import make_category
+from tests.helpers import REPO
+from tests.helpers.faults import poison_critic_loss
+from tests.helpers.images import make_category
 from training.hooks import Hook
 
-REPO = Path(__file__).resolve().parents[1]
 LOSSES = ("critic_loss", "gradient_penalty", "adversarial_loss", "image_reconstruction")
 
 

@@ -5,7 +5,7 @@ import sys
 import textwrap
 
 from scripts import layers
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def test_no_module_imports_from_a_layer_above_its_own():

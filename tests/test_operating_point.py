@@ -2,7 +2,7 @@
 held-out good training images), F1-max and AUPR in metrics.csv, the summary and results.md; the normalised score
 (score / threshold) of predict.py's CSV and of the exported model.
 
-Uses the tiny object run of tests/test_predict.py (10 training images, 3 held out; test set 2 good, 2 anomalous),
+Uses the tiny object run of conftest.py's trained_run (10 training images, 3 held out; test set 2 good, 2 anomalous),
 copied so that the evaluations written here stay out of the shared run folder."""
 import csv
 import json
@@ -16,7 +16,6 @@ from sklearn.metrics import average_precision_score, f1_score, precision_score, 
 from evaluation.collect import evaluate_folder
 from evaluation.evaluate_run import EvalSettings, evaluate_run, format_summary
 from inference.threshold import DEFAULT_QUANTILE, read_holdout
-from tests.test_predict import trained_run
 
 
 def read_csv(path):
@@ -25,9 +24,9 @@ def read_csv(path):
 
 
 @pytest.fixture(scope="module")
-def run_copy(tmp_path_factory):
+def run_copy(tmp_path_factory, trained_run):
     """(copied run folder inside a folder of runs, its data folder)."""
-    run_dir, data_dir = trained_run(tmp_path_factory, "object")
+    run_dir, data_dir = trained_run("object")
     runs = tmp_path_factory.mktemp("operating_point") / "runs"
     copy = runs / "widget-a"
     shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("eval*", "predictions*"))  # mtimes kept

@@ -11,11 +11,10 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
 
 SCRIPT = textwrap.dedent("""
     import json, sys
@@ -23,7 +22,7 @@ SCRIPT = textwrap.dedent("""
     import keras
     import tensorflow as tf
     from models.cbigan import CBiGAN
-    from tests.conftest import tiny_config
+    from tests.helpers.config import tiny_config
 
     out = {}
     x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)), tf.float32)
@@ -61,7 +60,7 @@ SCRIPT = textwrap.dedent("""
     out["fp16_restored_in_float32"] = [evaluation.encoder.trunk.blocks[0].conv1.compute_dtype,
         all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(half.encoder.weights, evaluation.encoder.weights))]
 
-    from tests.fixtures_images import make_category
+    from tests.helpers.images import make_category
     from config import TrainConfig
     make_category(sys.argv[1] + "/data", "widget", train=10, test={"good": 2, "crack": 2})
     job = TrainConfig(category="widget", data_dir=sys.argv[1] + "/data", run_dir=sys.argv[1] + "/run", steps=2,

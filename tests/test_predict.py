@@ -1,7 +1,7 @@
 """predict.py and inference/: inputs, preprocessing, scores, threshold, verdicts, skipped files, heatmaps.
 
-One tiny object run (32x32, c=1, 12 steps) is trained per session and shared with tests/test_export.py through
-`trained_run` (memoised on disk under pytest's session temp folder).
+The tiny object run (32x32, c=1, 12 steps) is conftest.py's session fixture `object_run`, shared with the
+detector, export, operating-point and bench tests.
 """
 import csv
 import io
@@ -15,60 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO
-from tests.fixtures_images import make_category, pattern, save_image
-
-_RUNS = {}
-RUN_SETTINGS = {
-    # name: (category, TrainConfig overrides, image sizes (h, w) of the generated tree)
-    "object": ("widget", dict(image_size=32), ((32, 32), (40, 48))),
-    "texture": ("cloth", dict(type="texture", image_size=64, patch_size=32), ((64, 64), (70, 80))),
-}
-
-
-def trained_run(tmp_path_factory, kind="object"):
-    """(run_dir, data_dir) of a tiny trained run of `kind`; trained once per session."""
-    if kind not in _RUNS:
-        from config import TrainConfig
-        from training.loop import train
-
-        category, overrides, sizes = RUN_SETTINGS[kind]
-        base = tmp_path_factory.mktemp(f"run_{kind}")
-        data_dir = str(base / "data")
-        make_category(data_dir, category, train=10, test={"good": 2, "crack": 2}, sizes=sizes)
-        config = TrainConfig(category=category, data_dir=data_dir, run_dir=str(base / "run"), channels=1,
-                             latent_size=8, batch_size=4, steps=12, d_iter=2, log_every=4, checkpoint_every=6,
-                             preview_every=0, threshold_holdout=0.3, **overrides).validate()
-        train(config, log=lambda *a: None)
-        _RUNS[kind] = (config.run_dir, data_dir)
-    return _RUNS[kind]
-
-
-@pytest.fixture(scope="module")
-def object_run(tmp_path_factory):
-    return trained_run(tmp_path_factory, "object")
-
-
-def read_csv(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def reference_scores(run_dir, paths, score_lambda=None, weights="ema"):
-    """Scores computed without inference/: read_image, resize_image, patches, [-1, 1], Scorer."""
-    from data.images import read_image, resize_image
-    from data.patches import to_patches_numpy
-    from models.scoring import Scorer
-    from inference.restore import restore_run
-
-    restored = restore_run(run_dir)
-    spec = restored.spec
-    lam = restored.config.score_lambda if score_lambda is None else score_lambda
-    inputs = np.stack([to_patches_numpy(resize_image(read_image(p), spec.image_size), spec.patch_size)
-                       for p in paths]).astype(np.float32) / 127.5 - 1.0
-    scorer = Scorer(restored.model, weights=weights, feature_layer=restored.config.feature_layer)
-    out = scorer.score_images(inputs, spec.image_size, lambdas=(lam,))
-    return out["scores"][lam], out
+from tests.helpers import REPO
+from tests.helpers.images import pattern, save_image
+from tests.helpers.runs import read_csv, reference_scores
 
 
 def hand_quantile(values, q):

@@ -14,8 +14,9 @@ import pytest
 
 from config import TrainConfig
 from errors import ConfigError
-from tests.conftest import REPO, tiny_config
-from tests.fixtures_images import make_category
+from tests.helpers import REPO
+from tests.helpers.config import tiny_config
+from tests.helpers.images import make_category
 import run_folder
 
 TRAIN = dict(steps=12, d_iter=2, log_every=4, checkpoint_every=6, preview_every=0, image_size=32,
@@ -49,10 +50,10 @@ def read_log_steps(run):
 
 def holder(folder, what="train.py"):
     """Another process holding folder's lock; returns it once the lock is taken."""
-    code = ("import sys, time; sys.path.insert(0, sys.argv[2]); from run_folder import acquire_lock; "
-            "acquire_lock(sys.argv[1], sys.argv[3]); print('locked', flush=True); time.sleep(120)")
-    process = subprocess.Popen([sys.executable, "-c", code, str(folder), str(REPO), what], stdout=subprocess.PIPE,
-                               text=True, env=ENV)
+    code = ("import sys, time; from run_folder import acquire_lock; "  # ENV: the repository on PYTHONPATH
+            "acquire_lock(sys.argv[1], sys.argv[2]); print('locked', flush=True); time.sleep(120)")
+    process = subprocess.Popen([sys.executable, "-c", code, str(folder), what], stdout=subprocess.PIPE, text=True,
+                               env=ENV)
     assert process.stdout.readline().strip() == "locked"
     return process
 

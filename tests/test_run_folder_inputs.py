@@ -20,8 +20,9 @@ import pytest
 
 from config import TrainConfig
 from errors import ConfigError, DatasetError, StorageError
-from tests.conftest import REPO, tiny_config
-from tests.fixtures_images import make_category, pattern, save_image, save_mask
+from tests.helpers import REPO
+from tests.helpers.config import tiny_config
+from tests.helpers.images import make_category, pattern, save_image, save_mask
 import run_folder
 
 TRAIN = dict(steps=12, d_iter=2, log_every=4, checkpoint_every=6, preview_every=0, image_size=32,

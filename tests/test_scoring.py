@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import tiny_config
+from tests.helpers.config import tiny_config
+from tests.helpers.numpy_ops import conv3x3_same
 from data.patches import to_patches_numpy
 from models.scoring import DEFAULT_LAMBDAS, Scorer, combine
 from models.cbigan import CBiGAN
@@ -30,17 +31,6 @@ def inputs(n, side=SIDE, seed=0):
 
 def lrelu(a):
     return np.where(a >= 0, a, 0.2 * a)
-
-
-def conv3x3_same(x, kernel, bias=None):
-    """Plain numpy 'same' 3x3 convolution (cross-correlation, as Keras): x (N, H, W, Ci), kernel (3, 3, Ci, Co)."""
-    padded = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
-    h, w = x.shape[1:3]
-    out = np.zeros(x.shape[:3] + (kernel.shape[-1],))
-    for dy in range(3):
-        for dx in range(3):
-            out += np.einsum("nhwc,co->nhwo", padded[:, dy:dy + h, dx:dx + w], kernel[dy, dx].astype(np.float64))
-    return out if bias is None else out + bias
 
 
 def dense(a, layer):
@@ -180,7 +170,7 @@ def test_configure_threads_in_a_fresh_process_sets_the_pools():
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.helpers import REPO
     code = ("import json, runtime_threads, tensorflow as tf; r = runtime_threads.configure_threads(2); "
             "print(json.dumps([r, runtime_threads.stream_threads(2), "
             "tf.config.threading.get_intra_op_parallelism_threads(), "

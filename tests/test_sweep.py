@@ -10,9 +10,8 @@ import pytest
 
 import sweep
 from errors import ConfigError
-from tests.fixtures_images import make_category
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
+from tests.helpers.images import make_category
 
 
 def fake_run(sweep_dir, category, alpha=1e-4, checkpoints=(), state=True):

@@ -10,8 +10,8 @@ from collections import defaultdict
 
 import pytest
 
-from tests.conftest import tiny_config
-from tests.fixtures_images import make_category
+from tests.helpers.config import tiny_config
+from tests.helpers.images import make_category
 
 STEPS = 8
 

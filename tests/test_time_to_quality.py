@@ -1,7 +1,5 @@
 """evaluation/time_to_quality.py and bench/time_to_quality.py: the curves and the table are the runs' own numbers."""
 import csv
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +7,6 @@ from matplotlib.image import imread
 
 from config import TrainConfig
 from evaluation import time_to_quality as T
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _write_run(folder, recipe, seed, aurocs, specificities, category="widget"):
@@ -97,8 +93,7 @@ def test_summary_is_the_median_over_seeds(runs):
 
 
 def test_bench_script_writes_table_csv_and_figure(runs, tmp_path, capsys):
-    sys.path.insert(0, str(REPO / "bench"))
-    import time_to_quality as bench
+    from bench import time_to_quality as bench
     out = tmp_path / "out"
     bench.main([f"--run_glob={tmp_path}/*-s*", f"--out={out}"])
     with open(out / "time_to_quality.csv", newline="") as handle:

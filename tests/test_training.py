@@ -14,10 +14,10 @@ from PIL import Image
 
 from config import TrainConfig
 from errors import ConfigError, DatasetError, TrainingDiverged
-from tests.conftest import poison_critic_loss
-from tests.fixtures_images import make_category
+from tests.helpers import REPO
+from tests.helpers.faults import poison_critic_loss
+from tests.helpers.images import make_category
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED_BOTTLE = REPO.parent / "shared" / "data" / "mvtec-ad" / "bottle"
 TINY_RUN = dict(channels=1, latent_size=8, batch_size=4, image_size=32, d_iter=2, log_every=4,
                 checkpoint_every=6, preview_every=6, threshold_holdout=0.2, seed=3)

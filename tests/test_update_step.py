@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from models import distributed
 from models.cbigan import CBiGAN
-from tests.conftest import tiny_config
+from tests.helpers.config import tiny_config
 
 SIDE = 32
 BATCH = 4

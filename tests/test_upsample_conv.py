@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import tiny_config
-from tests.test_scoring import conv3x3_same
+from tests.helpers.config import tiny_config
+from tests.helpers.numpy_ops import conv3x3_same
 from models import blocks
 from models.generator import Generator
 from models.upsample_conv import direct, upsample_conv

@@ -42,7 +42,7 @@ class Scorer:
 
     streams > 1: a batch of at least that many inputs is cut into `streams` parts, scored by independent copies
     of the graph inside one tf.function call; TensorFlow runs them side by side (runtime_threads.py). The
-    numbers are those of one stream (each input is scored on its own; tests/test_scoring.py).
+    numbers are those of one stream (each input is scored on its own; tests/models/test_scoring.py).
     """
 
     def __init__(self, model, weights="ema", feature_layer="first_conv", streams=SCORING_STREAMS):

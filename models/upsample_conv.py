@@ -11,7 +11,7 @@ Edges: bilinear resizing clamps at the border and the convolution zero-pads the 
 of x. The folded form on x without padding gives exactly the inner output pixels (all but a 2-pixel ring); the
 ring is computed the direct way on 2-pixel strips of x: a strip's resize equals the full resize on its two outer
 output rows (or columns), which is all the ring needs.
-Equal to the direct form up to float rounding (tests/test_upsample_conv.py).
+Equal to the direct form up to float rounding (tests/models/test_upsample_conv.py).
 """
 import numpy as np
 import tensorflow as tf

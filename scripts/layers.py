@@ -3,7 +3,7 @@
     python -m scripts.layers          # the layer picture: each layer's packages and modules, and what they import
 
 LAYERS (bottom to top) is the one table that places every top-level package and module of the repository;
-tests/test_layers.py checks that no import goes upward, that every module is placed, and that
+tests/docs/test_layers.py checks that no import goes upward, that every module is placed, and that
 docs/ARCHITECTURE.md shows the picture printed here. The files are parsed with `ast`, never imported (no
 TensorFlow needed); an import is counted wherever it stands (module level, functions, conditionals).
 """

@@ -116,7 +116,7 @@ def test_predict_folder_glob_corrupt_and_16bit(object_run, inputs_tree, tmp_path
     assert summary.n_anomalous == sum(r["verdict"] == "anomalous" for r in rows)
 
     # heatmaps: one PNG per scored image, distinct for the two 000.png, each a figure of the input at its own
-    # size titled with that image's row of predictions.csv (tests/test_figures.py checks the figure's labels)
+    # size titled with that image's row of predictions.csv (tests/training/test_figures.py checks the figure's labels)
     assert len(set(summary.heatmaps)) == 4 and len(drawn) == 4
     for path, heatmap, row, figure in zip(expected, summary.heatmaps, rows, drawn):
         assert heatmap.startswith(str(tmp_path / "out" / "heatmaps"))

@@ -91,7 +91,7 @@ def test_tiny_run_writes_every_artifact_and_resumes(tmp_path, dataset):
     assert pngs == sorted(f"{kind}_{step:07d}.png" for kind in ("train", "test", "samples") for step in (6, 12))
     with Image.open(Path(run_dir, "previews", "test_0000012.png")) as picture:
         # the labelled figure of 3 rows (input, reconstruction, error map) and 4 test images as columns
-        # (tests/test_figures.py checks its labels): as large as that figure drawn with 32 px images
+        # (tests/training/test_figures.py checks its labels): as large as that figure drawn with 32 px images
         from training.previews import reconstruction_grid
         zeros = np.zeros((4, 32, 32, 3), np.float32)
         assert picture.size[::-1] == reconstruction_grid(zeros, zeros, zeros[..., 0], title="x").shape[:2]

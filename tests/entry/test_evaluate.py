@@ -286,7 +286,7 @@ def test_map_scores_in_the_tables(trained, tmp_path):
 
 
 def test_image_score_flags_one_line_errors(trained):
-    # (--topk_percent=0 and other values: test_bad_settings and tests/test_image_scores.py, without a process)
+    # (--topk_percent=0 and other values: test_bad_settings and tests/models/test_image_scores.py, without a process)
     for flag, words in (("--image_score=max", "--image_score must be one of paper, map_max, map_topk"),
                         ("--topk_percent=abc", "--topk_percent must be a number")):
         process = subprocess.run([sys.executable, "evaluate.py", f"--run={trained['obj']}", flag], cwd=REPO,

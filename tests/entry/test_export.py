@@ -334,7 +334,7 @@ BOTTLE_TEST = SHARED_DATA / "mvtec-ad" / "bottle" / "test"
 def need_export_packages(fmt):
     """Skip when the converter / runtime of fmt is not installed (pip install -r requirements-export.txt); on CI
     (CI set, .ci/run installs them) fail instead, so the formats are always tested there."""
-    from inference.export_model import EXPORT_REQUIREMENTS, FORMAT_MODULES, _importable
+    from inference.export_formats import EXPORT_REQUIREMENTS, FORMAT_MODULES, _importable
 
     missing = [module for module in FORMAT_MODULES[fmt] if not _importable(module)]
     if missing:
@@ -347,7 +347,7 @@ def need_export_packages(fmt):
 def formats_to_test():
     """saved_model, plus onnx and tflite where their packages are installed (always on CI, see
     need_export_packages)."""
-    from inference.export_model import FORMAT_MODULES, _importable
+    from inference.export_formats import FORMAT_MODULES, _importable
 
     for fmt in ("onnx", "tflite"):
         if os.environ.get("CI"):
@@ -457,7 +457,7 @@ def test_onnx_and_tflite_give_predict_scores_on_bottle_images(all_formats, bottl
 
 
 def test_all_formats_folder_readme_and_info(all_formats):
-    from inference.export_model import CHECK_RTOL, ONNX_OPSET
+    from inference.export_formats import CHECK_RTOL, ONNX_OPSET
 
     _, export_dir, info = all_formats
     assert info["formats"] == ["saved_model", "onnx", "tflite"]  # FORMATS order, whatever the flag's order
@@ -494,25 +494,25 @@ def test_only_onnx_writes_no_saved_model(trained_run, tmp_path):
 
 def test_parse_formats_and_missing_converter_are_one_line_errors(tmp_path, monkeypatch):
     from errors import ConfigError
-    from inference import export_model as EM
+    from inference import export_formats as EF, export_model as EM
 
-    assert EM.parse_formats("onnx, TFLITE,onnx") == ("onnx", "tflite")
-    assert EM.parse_formats(["saved_model"]) == ("saved_model",)
+    assert EF.parse_formats("onnx, TFLITE,onnx") == ("onnx", "tflite")
+    assert EF.parse_formats(["saved_model"]) == ("saved_model",)
     for bad in ("pt", "onnx,pt", "", ","):
         with pytest.raises(ConfigError, match="choose one or more of saved_model, onnx, tflite"):
-            EM.parse_formats(bad)
+            EF.parse_formats(bad)
     # a converter that is not installed: said before anything is read or written (the run does not even exist)
-    monkeypatch.setattr(EM, "_importable", lambda module: module != "tf2onnx")
+    monkeypatch.setattr(EF, "_importable", lambda module: module != "tf2onnx")
     with pytest.raises(ConfigError) as err:
         EM.export_run(str(tmp_path / "no_run"), str(tmp_path / "out"), formats="saved_model,onnx")
     assert str(err.value) == ("--format=onnx needs tf2onnx, not installed: pip install -r "
                               "requirements-export.txt")
     assert not (tmp_path / "out").exists()
-    monkeypatch.setattr(EM, "_importable", lambda module: module != "ai_edge_litert")
+    monkeypatch.setattr(EF, "_importable", lambda module: module != "ai_edge_litert")
     with pytest.raises(ConfigError, match=r"^--format=tflite needs ai_edge_litert, not installed: pip install -r "
                                           r"requirements-export.txt$"):
         EM.export_run(str(tmp_path / "no_run"), str(tmp_path / "out"), formats="tflite")
-    EM.require_converters(("saved_model",))  # TensorFlow only
+    EF.require_converters(("saved_model",))  # TensorFlow only
 
 
 def test_export_cli_without_converter_is_one_line(tmp_path):
@@ -531,7 +531,7 @@ def test_export_cli_without_converter_is_one_line(tmp_path):
 
 
 def test_check_converted_refuses_a_model_that_disagrees():
-    from inference.export_model import ConversionError, check_converted
+    from inference.export_formats import ConversionError, check_converted
 
     want = {"score": np.array([100.0, 200.0], np.float32), "threshold": np.float32(150.0),
             "anomaly_map": np.linspace(0, 5, 2 * 16).reshape(2, 4, 4).astype(np.float32)}

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from config import TrainConfig
-from errors import ConfigError, DatasetError, TrainingDiverged
+from errors import ConfigError, TrainingDiverged
 from tests.helpers import REPO
 from tests.helpers.faults import poison_critic_loss
 from tests.helpers.images import make_category

@@ -27,7 +27,6 @@ import dataclasses
 import glob
 import os
 import sys
-import time
 from typing import List, Tuple
 
 import numpy as np
@@ -38,6 +37,7 @@ from data.images import prepare_image, read_image, to_model_range_numpy
 from data.patches import to_patches_numpy
 from config import TrainConfig, scoring_defaults
 from errors import ConfigError, DatasetError
+from inference.batch_progress import BatchProgress
 from models import image_scores as IS
 from models.scoring import Scorer
 from inference import threshold as thresholds
@@ -266,13 +266,12 @@ def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, t
     csv_path = os.path.join(output_dir, PREDICTIONS_FILE)
     names = heatmap_names(paths, os.path.join(output_dir, HEATMAP_DIR)) if heatmaps else {}
     skipped, written, n_scored, n_anomalous = list(problems), [], 0, 0
-    show_progress = len(paths) > batch_size
-    started = time.monotonic()
     score_text = (f"image score {IS.describe(predictor.image_score, predictor.topk_percent)}" if map_score
                   else f"lambda {predictor.score_lambda:g}")
     log(f"scoring {len(paths)} image(s) with {run_dir} (step {predictor.restored.step}, {predictor.weights} weights, "
         f"{score_text}, {chosen.describe()})")
-    with run_folder.atomic_write(csv_path, newline="") as handle:  # the previous file stays until this one is whole
+    with BatchProgress(len(paths), stderr, shown=len(paths) > batch_size) as progress, \
+            run_folder.atomic_write(csv_path, newline="") as handle:  # the previous file stays until this one is whole
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for start in range(0, len(paths), batch_size):
@@ -281,7 +280,7 @@ def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, t
                 try:
                     image = read_image(path)
                 except DatasetError as err:
-                    print(f"skipped: {err}", file=stderr)
+                    progress.message(f"skipped: {err}")
                     skipped.append((path, str(err)))
                     continue
                 chunk.append(path)
@@ -304,11 +303,7 @@ def predict(run_dir, inputs, output_dir=None, weights=None, score_lambda=None, t
             handle.flush()
             n_scored += len(chunk)
             n_anomalous += int(np.sum(verdicts == "anomalous"))
-            if show_progress:
-                done = min(start + batch_size, len(paths))
-                rate = done / max(time.monotonic() - started, 1e-9)
-                print(f"{done}/{len(paths)} images ({rate:.1f} img/s), {n_anomalous} anomalous so far",
-                      file=stderr, flush=True)
+            progress.update(min(start + batch_size, len(paths)), n_anomalous)
     skipped_path = os.path.join(output_dir, SKIPPED_FILE)
     if skipped:
         with run_folder.atomic_write(skipped_path, newline="") as handle:

@@ -6,6 +6,7 @@
     runs.py          the tiny trained runs shared through conftest.trained_run; read_csv, reference_scores
     faults.py        poison_critic_loss: a NaN critic loss injected at a given step
     numpy_ops.py     numpy reference operations (conv3x3_same)
+    terminal.py      FakeTerminal, set_columns, FakeClock, drawn_lines: for the progress tests
 """
 from pathlib import Path
 

@@ -1,46 +1,13 @@
 """inference/batch_progress.py: predict.py's progress (a tqdm bar on a terminal, plain lines per batch otherwise)."""
-import fcntl
 import io
 import os
-import struct
-import termios
 
 from inference.batch_progress import BatchProgress
-
-
-class FakeTerminal(io.StringIO):
-    """Text kept in memory; isatty() and fileno() of a real pseudo-terminal, whose size the test sets."""
-    def __init__(self, fd=None):
-        super().__init__()
-        self.fd = fd
-
-    def isatty(self):
-        return True
-
-    def fileno(self):
-        if self.fd is None:
-            raise io.UnsupportedOperation("fileno")
-        return self.fd
-
-
-def set_columns(fd, columns):
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
-
-
-def drawn_lines(text):
-    return [part for line in text.split("\n") for part in line.split("\r") if part]
+from tests.helpers.terminal import FakeClock, FakeTerminal, drawn_lines, set_columns
 
 
 def test_plain_line_per_batch_off_a_terminal():
-    stream, clock = io.StringIO(), FakeClock()
+    stream, clock = io.StringIO(), FakeClock(100.0)
     with BatchProgress(100, stream, shown=True, clock=clock) as progress:
         clock.now += 2.0
         progress.update(32, 1)

@@ -8,29 +8,12 @@ import time
 
 import pytest
 
+from tests.helpers.terminal import FakeClock, FakeTerminal, drawn_lines
 from training.progress import Progress, fit
 
 LONG_LOSSES = {"critic_loss": -1234.56789, "gradient_penalty": 0.000123456, "adversarial_loss": 98765.4321,
                "image_reconstruction": 0.123456789, "latent_reconstruction": 1.5e-7,
                "a_very_long_loss_name_that_alone_is_wider_than_forty_columns": 3.0}
-
-
-class FakeTerminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-def drawn_lines(text):
-    """The lines a terminal shows: every \\r starts a redraw, every \\n ends a line."""
-    return [part for line in text.split("\n") for part in line.split("\r") if part]
 
 
 @pytest.mark.parametrize("width", [10, 40, 80, 132])

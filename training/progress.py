@@ -44,16 +44,6 @@ def terminal_width(stream):
         return DEFAULT_WIDTH
 
 
-def fit(fields, width):
-    """Join fields with " | " into at most width - 1 characters: drop fields from the end (the least important
-    last) while it does not fit, keep the first one always, and cut it if it alone is too long."""
-    limit = max(width - 1, 1)
-    fields = list(fields)
-    while len(fields) > 1 and len(" | ".join(fields)) > limit:
-        fields.pop()
-    return " | ".join(fields)[:limit]
-
-
 def fit_right(fields, room):
     """The fields right of the bar, " ETA 2:03 | 52 img/s | ...", in at most room characters, the least important
     dropped first; "" when not even the first fits."""

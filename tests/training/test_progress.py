@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.helpers.terminal import FakeClock, FakeTerminal, drawn_lines
-from training.progress import Progress, fit
+from training.progress import Progress, fit_right
 
 LONG_LOSSES = {"critic_loss": -1234.56789, "gradient_penalty": 0.000123456, "adversarial_loss": 98765.4321,
                "image_reconstruction": 0.123456789, "latent_reconstruction": 1.5e-7,
@@ -34,11 +34,11 @@ def test_live_line_never_reaches_the_terminal_width(width):
 
 
 def test_least_important_fields_are_dropped_first():
-    fields = ["step 5/100", "ETA 1:00", "50 img/s", "critic_loss 1", "gradient_penalty 2"]
-    assert fit(fields, 80) == " | ".join(fields)
-    assert fit(fields, 40) == "step 5/100 | ETA 1:00 | 50 img/s"  # the losses go first, the last one first
-    assert fit(fields, 20) == "step 5/100"  # then the rate, then the ETA
-    assert fit(fields, 6) == "step "  # the first field is cut only when it alone does not fit
+    right = ["ETA 1:00", "50 img/s", "critic_loss 1", "gradient_penalty 2"]  # the fields right of the bar
+    assert fit_right(right, 60) == " ETA 1:00 | 50 img/s | critic_loss 1 | gradient_penalty 2"
+    assert fit_right(right, 25) == " ETA 1:00 | 50 img/s"  # the losses go first, the last one first
+    assert fit_right(right, 10) == " ETA 1:00"  # then the rate
+    assert fit_right(right, 5) == ""  # then the ETA: the bar and "step n/total" are all that is left
 
 
 def test_live_width_follows_the_terminal(monkeypatch):
